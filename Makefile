@@ -1,0 +1,45 @@
+# Osprey's two commands. Both install what is missing first (scripts/setup.sh), idempotently.
+#
+#   make run    build in release mode and serve http://127.0.0.1:3000 with live demo data
+#   make test   every test: unit, HTTP, storage on SQLite and PostgreSQL, wasm build, Playwright
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/osprey/target
+export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
+export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query
+
+run: setup site
+	cargo build --release -p server --bin osprey
+	$(CARGO_TARGET_DIR)/release/osprey serve --demo
+
+test: setup site test-rust test-e2e
+
+setup:
+	@scripts/setup.sh
+
+# The hydrate (wasm) build: this is also the test that nothing server-only reaches the browser.
+site:
+	@scripts/build-site.sh
+
+test-rust:
+	@scripts/ensure-postgres.sh
+	cargo test --workspace --features app/ssr --no-fail-fast
+
+test-e2e:
+	cargo build -p server --bin osprey
+	cd end2end && OSPREY_BIN=$(CARGO_TARGET_DIR)/debug/osprey npx playwright test
+
+clippy:
+	cargo clippy -p server -p app --features app/ssr --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+bench-ingest: setup site
+	cargo build --release -p server --bin osprey --bin bench-ingest
+	scripts/bench-ingest
+
+bench-query: setup site
+	cargo build --release -p server --bin osprey --bin bench-query
+	scripts/bench-query

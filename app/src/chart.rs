@@ -1,0 +1,235 @@
+//! Time-series charts drawn with plotters: the same code draws the server's SVG (so a page is
+//! readable before any wasm arrives) and the island's canvas.
+
+use crate::downsample::lttb;
+use crate::model::{format_time, format_value, PanelData};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Colours of one chart.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartColors {
+    pub background: RGBColor,
+    pub grid: RGBColor,
+    pub axis: RGBColor,
+    pub text: RGBColor,
+}
+
+/// Series colours, readable on both the dark and the light theme.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x4c, 0x9a, 0xff),
+    RGBColor(0xf5, 0x9e, 0x0b),
+    RGBColor(0x10, 0xb9, 0x81),
+    RGBColor(0xef, 0x44, 0x44),
+    RGBColor(0xa8, 0x55, 0xf7),
+    RGBColor(0x06, 0xb6, 0xd4),
+    RGBColor(0xec, 0x48, 0x99),
+    RGBColor(0x84, 0xcc, 0x16),
+];
+
+/// Stand-in colours for the server's SVG, replaced by CSS variables afterwards so one SVG
+/// follows whichever theme the page shows.
+pub const SVG_COLORS: ChartColors = ChartColors {
+    background: RGBColor(0x01, 0x01, 0x01),
+    grid: RGBColor(0x02, 0x02, 0x02),
+    axis: RGBColor(0x03, 0x03, 0x03),
+    text: RGBColor(0x04, 0x04, 0x04),
+};
+
+/// Where the plot landed on the drawing, to map pointer positions back to data.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Geometry {
+    pub left: i32,
+    pub right: i32,
+    pub top: i32,
+    pub bottom: i32,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Geometry {
+    /// The time under pixel column `x`, if it is inside the plot.
+    pub fn time_at(&self, x: f64) -> Option<i64> {
+        if x < self.left as f64 || x > self.right as f64 || self.right <= self.left {
+            return None;
+        }
+        let frac = (x - self.left as f64) / (self.right - self.left) as f64;
+        Some(self.from + (frac * (self.to - self.from) as f64) as i64)
+    }
+}
+
+/// The value axis: from zero when every value is positive, padded so lines don't touch edges.
+fn value_range(data: &PanelData) -> (f64, f64) {
+    let values = data
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let lo = if lo >= 0.0 { 0.0 } else { lo };
+    let span = (hi - lo).max(f64::EPSILON.max(hi.abs() * 0.1)).max(1e-9);
+    (lo, hi + span * 0.1)
+}
+
+/// Draws a panel's series onto any plotters backend.
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    colors: &ChartColors,
+) -> Result<Geometry, String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&colors.background).map_err(err)?;
+    let (width, _) = root.dim_in_pixel();
+    let (lo, hi) = value_range(data);
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(10)
+        .margin_right(14)
+        .margin_left(4)
+        .x_label_area_size(24)
+        .y_label_area_size(46)
+        .build_cartesian_2d(data.from..data.to, lo..hi)
+        .map_err(err)?;
+    let text = ("sans-serif", 11).into_font().color(&colors.text);
+    let long_range = data.to - data.from > 2 * 86_400_000;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(colors.grid)
+        .light_line_style(colors.grid.mix(0.0))
+        .axis_style(colors.axis)
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&|t| {
+            if long_range {
+                let (_, m, d) = crate::model::civil_from_days(t.div_euclid(86_400_000));
+                format!("{m:02}-{d:02} {}", format_time(*t))
+            } else {
+                format_time(*t)
+            }
+        })
+        .y_label_formatter(&|v| format_value(*v))
+        .label_style(text)
+        .draw()
+        .map_err(err)?;
+    let columns = width as usize;
+    let single = data.series.len() == 1;
+    for (i, series) in data.series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let points = lttb(&series.points, columns);
+        if single {
+            chart
+                .draw_series(AreaSeries::new(points.iter().copied(), lo, color.mix(0.15)))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?;
+    }
+    let (x, y) = chart.plotting_area().get_pixel_range();
+    root.present().map_err(err)?;
+    Ok(Geometry {
+        left: x.start,
+        right: x.end,
+        top: y.start,
+        bottom: y.end,
+        from: data.from,
+        to: data.to,
+    })
+}
+
+/// Renders a panel as a responsive SVG whose colours follow the page's theme.
+#[cfg(feature = "ssr")]
+pub fn svg(data: &PanelData, size: (u32, u32)) -> String {
+    let mut out = String::new();
+    {
+        let backend = plotters::backend::SVGBackend::with_string(&mut out, size);
+        let root = backend.into_drawing_area();
+        if let Err(e) = draw(&root, data, &SVG_COLORS) {
+            return format!(
+                "<p class=\"chart-error\">cannot draw chart: {}</p>",
+                crate::escape(&e)
+            );
+        }
+    }
+    themed(&out, size)
+}
+
+#[cfg(feature = "ssr")]
+fn themed(svg: &str, (w, h): (u32, u32)) -> String {
+    let mut s = svg.replacen(
+        &format!("width=\"{w}\" height=\"{h}\""),
+        "width=\"100%\" height=\"100%\" preserveAspectRatio=\"none\" role=\"img\"",
+        1,
+    );
+    for (color, var) in [
+        ("#010101", "--chart-bg"),
+        ("#020202", "--chart-grid"),
+        ("#030303", "--chart-axis"),
+        ("#040404", "--chart-text"),
+    ] {
+        s = s.replace(
+            &format!("fill=\"{color}\""),
+            &format!("style=\"fill:var({var})\""),
+        );
+        s = s.replace(
+            &format!("stroke=\"{color}\""),
+            &format!("style=\"stroke:var({var})\""),
+        );
+    }
+    s
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::model::{PanelSpec, SeriesPoints};
+
+    fn panel(points: Vec<(i64, f64)>) -> PanelData {
+        PanelData {
+            spec: PanelSpec {
+                id: "p".into(),
+                title: "t".into(),
+                unit: "ms".into(),
+                metric: "m".into(),
+                agg: "avg".into(),
+                group_by: vec![],
+                filter: vec![],
+                scale: 1.0,
+            },
+            from: 0,
+            to: 60_000,
+            step: 1_000,
+            series: vec![SeriesPoints {
+                metric: "m".into(),
+                labels: Default::default(),
+                points,
+            }],
+        }
+    }
+
+    #[test]
+    fn svg_has_a_line_and_themed_colours() {
+        let svg = svg(
+            &panel((0..60).map(|i| (i * 1000, i as f64)).collect()),
+            (600, 200),
+        );
+        assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
+        assert!(
+            svg.contains("<polyline") || svg.contains("<path"),
+            "no line drawn"
+        );
+        assert!(svg.contains("var(--chart-grid)"));
+        assert!(!svg.contains("#020202"));
+        assert!(svg.contains("width=\"100%\""));
+    }
+
+    #[test]
+    fn empty_panels_still_draw_axes() {
+        let svg = svg(&panel(vec![]), (600, 200));
+        assert!(svg.contains("<text"), "axis labels expected");
+    }
+}

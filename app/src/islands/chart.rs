@@ -1,0 +1,232 @@
+//! A chart island: takes over from the server's SVG with a canvas drawn by plotters, shows a
+//! tooltip on hover, and redraws (debounced) as live updates arrive.
+
+use crate::model::PanelData;
+use leptos::prelude::*;
+
+/// What the tooltip shows, and where.
+#[derive(Debug, Clone, PartialEq)]
+struct Tip {
+    left: f64,
+    top: f64,
+    time: String,
+    rows: Vec<(usize, String, String)>,
+}
+
+#[island]
+pub fn Chart(data: PanelData) -> impl IntoView {
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let tip = RwSignal::new(None::<Tip>);
+    #[cfg(feature = "hydrate")]
+    let state = browser::mount(canvas, data);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = data;
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        tip.set(browser::tip_at(
+            &state,
+            ev.offset_x() as f64,
+            ev.offset_y() as f64,
+        ));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    view! {
+        <canvas node_ref=canvas class="chart-canvas" on:mousemove=on_move on:mouseleave=move |_| tip.set(None)></canvas>
+        <div class="tooltip" role="tooltip" style:display=move || if tip.with(Option::is_some) { "block" } else { "none" }
+            style:left=move || tip.with(|t| t.as_ref().map(|t| format!("{}px", t.left)).unwrap_or_default())
+            style:top=move || tip.with(|t| t.as_ref().map(|t| format!("{}px", t.top)).unwrap_or_default())>
+            {move || tip.get().map(|t| view! {
+                <div class="tooltip-time">{t.time}</div>
+                {t.rows.into_iter().map(|(i, name, value)| view! {
+                    <div class="tooltip-row"><span class=format!("swatch c{i}")></span>{name}<b>{value}</b></div>
+                }).collect_view()}
+            })}
+        </div>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::Tip;
+    use crate::chart::{draw, ChartColors, Geometry};
+    use crate::islands::{LIVE_EVENT, THEME_EVENT};
+    use crate::model::{format_datetime, format_value, PanelData, PanelUpdate};
+    use gloo_timers::callback::Timeout;
+    use leptos::prelude::*;
+    use plotters::prelude::*;
+    use plotters_canvas::CanvasBackend;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::JsCast;
+
+    /// Redraws wait this long so a burst of updates costs one frame.
+    const DEBOUNCE_MS: u32 = 100;
+
+    pub struct ChartState {
+        canvas: Option<web_sys::HtmlCanvasElement>,
+        data: PanelData,
+        geometry: Geometry,
+        pending: Option<Timeout>,
+    }
+
+    pub type Shared = Rc<RefCell<ChartState>>;
+
+    pub fn mount(canvas: NodeRef<leptos::html::Canvas>, data: PanelData) -> Shared {
+        let state: Shared = Rc::new(RefCell::new(ChartState {
+            canvas: None,
+            data,
+            geometry: Geometry::default(),
+            pending: None,
+        }));
+        let s = state.clone();
+        Effect::new(move |_| {
+            if let Some(el) = canvas.get() {
+                s.borrow_mut().canvas = Some(el.clone());
+                redraw(&s);
+                if let Some(parent) = el.parent_element().and_then(|p| p.parent_element()) {
+                    let _ = parent.class_list().add_1("hydrated");
+                }
+            }
+        });
+        let s = state.clone();
+        let live = window_event_listener_untyped(LIVE_EVENT, move |e| {
+            let Some(detail) = e
+                .dyn_ref::<web_sys::CustomEvent>()
+                .and_then(|c| c.detail().as_string())
+            else {
+                return;
+            };
+            let Ok(update) = serde_json::from_str::<PanelUpdate>(&detail) else {
+                return;
+            };
+            if update.panel != s.borrow().data.spec.id {
+                return;
+            }
+            s.borrow_mut()
+                .data
+                .merge_live(&update.series, js_sys::Date::now() as i64);
+            schedule(&s);
+        });
+        let s = state.clone();
+        let theme = window_event_listener_untyped(THEME_EVENT, move |_| schedule(&s));
+        let s = state.clone();
+        let resize = window_event_listener_untyped("resize", move |_| schedule(&s));
+        on_cleanup(move || {
+            live.remove();
+            theme.remove();
+            resize.remove();
+        });
+        state
+    }
+
+    fn schedule(state: &Shared) {
+        if state.borrow().pending.is_some() {
+            return;
+        }
+        let s = state.clone();
+        let timer = Timeout::new(DEBOUNCE_MS, move || {
+            s.borrow_mut().pending = None;
+            redraw(&s);
+        });
+        state.borrow_mut().pending = Some(timer);
+    }
+
+    fn redraw(state: &Shared) {
+        let mut st = state.borrow_mut();
+        let Some(canvas) = st.canvas.clone() else {
+            return;
+        };
+        let rect = canvas.get_bounding_client_rect();
+        let (w, h) = (rect.width().round() as u32, rect.height().round() as u32);
+        if w == 0 || h == 0 {
+            return;
+        }
+        if canvas.width() != w || canvas.height() != h {
+            canvas.set_width(w);
+            canvas.set_height(h);
+        }
+        let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else {
+            return;
+        };
+        let root = backend.into_drawing_area();
+        if let Ok(g) = draw(&root, &st.data, &theme_colors()) {
+            st.geometry = g;
+            let _ = canvas.set_attribute(
+                "data-drawn",
+                &st.data
+                    .series
+                    .iter()
+                    .map(|s| s.points.len())
+                    .sum::<usize>()
+                    .to_string(),
+            );
+        }
+    }
+
+    fn theme_colors() -> ChartColors {
+        let style = web_sys::window().and_then(|w| {
+            w.document()
+                .and_then(|d| d.document_element())
+                .and_then(|e| w.get_computed_style(&e).ok().flatten())
+        });
+        let read = |name: &str, fallback: RGBColor| {
+            style
+                .as_ref()
+                .and_then(|s| s.get_property_value(name).ok())
+                .and_then(|v| parse_hex(v.trim()))
+                .unwrap_or(fallback)
+        };
+        ChartColors {
+            background: read("--chart-bg", RGBColor(0x16, 0x1b, 0x22)),
+            grid: read("--chart-grid", RGBColor(0x2a, 0x31, 0x3c)),
+            axis: read("--chart-axis", RGBColor(0x4a, 0x53, 0x60)),
+            text: read("--chart-text", RGBColor(0x9a, 0xa4, 0xb2)),
+        }
+    }
+
+    fn parse_hex(v: &str) -> Option<RGBColor> {
+        let v = v.strip_prefix('#')?;
+        if v.len() != 6 {
+            return None;
+        }
+        let n = u32::from_str_radix(v, 16).ok()?;
+        Some(RGBColor((n >> 16) as u8, (n >> 8) as u8, n as u8))
+    }
+
+    pub fn tip_at(state: &Shared, x: f64, y: f64) -> Option<Tip> {
+        let st = state.borrow();
+        let t = st.geometry.time_at(x)?;
+        let rows: Vec<(usize, String, String)> = st
+            .data
+            .series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let idx = s.points.partition_point(|p| p.0 < t);
+                let near = [idx.checked_sub(1), Some(idx)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|j| s.points.get(j))
+                    .min_by_key(|p| (p.0 - t).abs())?;
+                ((near.0 - t).abs() <= st.data.step * 2).then(|| {
+                    (
+                        i,
+                        st.data.series_name(s),
+                        format!("{} {}", format_value(near.1), st.data.spec.unit),
+                    )
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let flip = x > (st.geometry.right as f64) * 0.6;
+        Some(Tip {
+            left: if flip { x - 180.0 } else { x + 12.0 },
+            top: (y - 10.0).max(0.0),
+            time: format!("{} UTC", format_datetime(t)),
+            rows,
+        })
+    }
+}

@@ -1,0 +1,338 @@
+//! Shapes shared by the API, the server-rendered pages and the browser islands.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Labels of a series or a group, sorted by name.
+pub type Labels = BTreeMap<String, String>;
+
+/// One series of a query answer: `points` are `[unix_ms, value]`, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    pub metric: String,
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The body of `query_range` answers and of live `update` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct QueryResponse {
+    pub series: Vec<SeriesPoints>,
+}
+
+/// What a dashboard panel shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelSpec {
+    pub id: String,
+    pub title: String,
+    pub unit: String,
+    pub metric: String,
+    pub agg: String,
+    pub group_by: Vec<String>,
+    pub filter: Vec<(String, String)>,
+    /// Multiplies every value (for example 60 turns a per-second rate into per minute).
+    pub scale: f64,
+}
+
+/// A panel's data over one time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelData {
+    pub spec: PanelSpec,
+    pub from: i64,
+    pub to: i64,
+    pub step: i64,
+    pub series: Vec<SeriesPoints>,
+}
+
+impl PanelData {
+    /// The legend name of a series: its group's label values, or the metric.
+    pub fn series_name(&self, s: &SeriesPoints) -> String {
+        if s.labels.is_empty() {
+            self.spec.title.clone()
+        } else {
+            s.labels.values().cloned().collect::<Vec<_>>().join(" · ")
+        }
+    }
+
+    /// Merges live points into the panel: a point at an existing time replaces it, newer ones
+    /// are appended, and the window slides so it keeps its width.
+    pub fn merge_live(&mut self, update: &[SeriesPoints], now: i64) {
+        let width = self.to - self.from;
+        for incoming in update {
+            let scaled: Vec<(i64, f64)> = incoming
+                .points
+                .iter()
+                .map(|(t, v)| (*t, v * self.spec.scale))
+                .collect();
+            match self.series.iter_mut().find(|s| s.labels == incoming.labels) {
+                Some(existing) => merge_points(&mut existing.points, &scaled),
+                None => self.series.push(SeriesPoints {
+                    metric: incoming.metric.clone(),
+                    labels: incoming.labels.clone(),
+                    points: scaled,
+                }),
+            }
+        }
+        if now > self.to {
+            self.to = now;
+            self.from = now - width;
+        }
+        let from = self.from;
+        for s in &mut self.series {
+            s.points.retain(|(t, _)| *t >= from - self.step);
+        }
+    }
+}
+
+/// One query a live stream follows, as `/api/v1/live/panels?q=` takes them (a JSON array).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveStream {
+    pub id: String,
+    pub metric: String,
+    pub agg: String,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    #[serde(default)]
+    pub filter: Vec<(String, String)>,
+    /// Bucket width in ms.
+    pub step: i64,
+}
+
+impl LiveStream {
+    pub fn of(panel: &PanelData) -> LiveStream {
+        LiveStream {
+            id: panel.spec.id.clone(),
+            metric: panel.spec.metric.clone(),
+            agg: panel.spec.agg.clone(),
+            group_by: panel.spec.group_by.clone(),
+            filter: panel.spec.filter.clone(),
+            step: panel.step,
+        }
+    }
+}
+
+/// One `update` event of a multi-panel live stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelUpdate {
+    pub panel: String,
+    pub series: Vec<SeriesPoints>,
+}
+
+/// Inserts or replaces points by time, keeping `points` sorted.
+pub fn merge_points(points: &mut Vec<(i64, f64)>, incoming: &[(i64, f64)]) {
+    for &(t, v) in incoming {
+        match points.binary_search_by_key(&t, |p| p.0) {
+            Ok(i) => points[i].1 = v,
+            Err(i) => points.insert(i, (t, v)),
+        }
+    }
+}
+
+/// Time ranges offered by the picker.
+pub const RANGES: [(&str, &str, i64); 5] = [
+    ("15m", "Last 15 minutes", 900_000),
+    ("1h", "Last hour", 3_600_000),
+    ("6h", "Last 6 hours", 21_600_000),
+    ("24h", "Last 24 hours", 86_400_000),
+    ("7d", "Last 7 days", 604_800_000),
+];
+
+/// The time range a page shows: a preset relative to now, or fixed bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TimeRange {
+    Last(String),
+    Fixed { from: i64, to: i64 },
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange::Last("1h".into())
+    }
+}
+
+impl TimeRange {
+    /// Reads `range=6h` or `from=…&to=…` (unix ms or `YYYY-MM-DDTHH:MM` in UTC) from a URL query.
+    pub fn from_query(range: Option<&str>, from: Option<&str>, to: Option<&str>) -> TimeRange {
+        if let (Some(f), Some(t)) = (from.and_then(parse_instant), to.and_then(parse_instant)) {
+            if t > f {
+                return TimeRange::Fixed { from: f, to: t };
+            }
+        }
+        match range {
+            Some(r) if RANGES.iter().any(|(k, _, _)| *k == r) => TimeRange::Last(r.to_string()),
+            _ => TimeRange::default(),
+        }
+    }
+
+    /// Bounds in unix ms.
+    pub fn bounds(&self, now: i64) -> (i64, i64) {
+        match self {
+            TimeRange::Last(key) => {
+                let width = RANGES
+                    .iter()
+                    .find(|(k, _, _)| k == key)
+                    .map(|r| r.2)
+                    .unwrap_or(3_600_000);
+                (now - width, now)
+            }
+            TimeRange::Fixed { from, to } => (*from, *to),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            TimeRange::Last(key) => RANGES
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|r| r.1.to_string())
+                .unwrap_or_default(),
+            TimeRange::Fixed { from, to } => {
+                format!("{} → {} UTC", format_datetime(*from), format_datetime(*to))
+            }
+        }
+    }
+
+    /// Live updates only make sense while the range ends now.
+    pub fn is_live_capable(&self) -> bool {
+        matches!(self, TimeRange::Last(_))
+    }
+}
+
+/// Parses unix ms or `YYYY-MM-DDTHH:MM[:SS]` (as `<input type=datetime-local>` sends it) as UTC.
+pub fn parse_instant(text: &str) -> Option<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm) = (t.next()??, t.next()??);
+    let ss = t.next().flatten().unwrap_or(0);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    Some(days_from_civil(y, m, day) * 86_400_000 + (hh * 3600 + mm * 60 + ss) * 1000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// `HH:MM` in UTC.
+pub fn format_time(ms: i64) -> String {
+    let mins = ms.div_euclid(60_000).rem_euclid(1440);
+    format!("{:02}:{:02}", mins / 60, mins % 60)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn format_datetime(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A short number for axes and legends: `950`, `1.2k`, `3.4M`, `0.012`.
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for day in [-1000, 0, 19_000, 20_419, 60_000] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m as i64, d as i64), day);
+        }
+        assert_eq!(format_datetime(1_795_780_800_000), "2026-11-27 12:00:00");
+        assert_eq!(parse_instant("2026-11-27T12:00"), Some(1_795_780_800_000));
+        assert_eq!(parse_instant("2026-13-27T12:00"), None);
+    }
+
+    #[test]
+    fn ranges_from_query() {
+        assert_eq!(
+            TimeRange::from_query(Some("6h"), None, None),
+            TimeRange::Last("6h".into())
+        );
+        assert_eq!(
+            TimeRange::from_query(Some("bogus"), None, None),
+            TimeRange::default()
+        );
+        assert_eq!(
+            TimeRange::from_query(None, Some("1000"), Some("2000")),
+            TimeRange::Fixed {
+                from: 1000,
+                to: 2000
+            }
+        );
+        assert_eq!(
+            TimeRange::Last("15m".into()).bounds(1_000_000),
+            (100_000, 1_000_000)
+        );
+    }
+
+    #[test]
+    fn live_points_merge_by_time() {
+        let mut p = vec![(1, 1.0), (3, 3.0)];
+        merge_points(&mut p, &[(3, 4.0), (2, 2.0), (5, 5.0)]);
+        assert_eq!(p, vec![(1, 1.0), (2, 2.0), (3, 4.0), (5, 5.0)]);
+    }
+
+    #[test]
+    fn values_format_compactly() {
+        assert_eq!(format_value(1234.0), "1234");
+        assert_eq!(format_value(12_345.0), "12.3k");
+        assert_eq!(format_value(0.5), "0.500");
+        assert_eq!(format_value(42.25), "42.2");
+    }
+}

@@ -1,0 +1,137 @@
+//! The Overview: the health of the whole shop at a glance.
+
+use crate::islands::{Chart, LiveStream, LiveToggle, ThemeToggle};
+use crate::model::{format_value, PanelData, TimeRange, RANGES};
+use crate::panels::load_overview;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// Chart size in the server's SVG; the island redraws at the size the browser gives it.
+const SVG_SIZE: (u32, u32) = (640, 220);
+
+#[component]
+pub fn Overview() -> impl IntoView {
+    let query = use_query_map();
+    let range = Memo::new(move |_| {
+        let q = query.read();
+        TimeRange::from_query(
+            q.get("range").as_deref(),
+            q.get("from").as_deref(),
+            q.get("to").as_deref(),
+        )
+    });
+    let panels = Resource::new(move || range.get(), load_overview);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading panels…"</p> }>
+            {move || panels.get().map(|result| {
+                let range = range.get();
+                let (streams, live) = match &result {
+                    Ok(panels) => (panels.iter().map(LiveStream::of).collect(), range.is_live_capable()),
+                    Err(_) => (Vec::new(), false),
+                };
+                view! {
+                    <header class="page-header">
+                        <div>
+                            <h1>"Overview"</h1>
+                            <p class="subtitle">{range.label()}</p>
+                        </div>
+                        <div class="toolbar">
+                            <RangePicker range=range.clone()/>
+                            <LiveToggle streams enabled=live/>
+                            <ThemeToggle/>
+                        </div>
+                    </header>
+                    {match result {
+                        Ok(panels) => view! { <PanelGrid panels/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">"Cannot load panels: " {e.to_string()}</p> }.into_any(),
+                    }}
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Preset ranges as links and a custom range as a form: both work without JavaScript.
+#[component]
+fn RangePicker(range: TimeRange) -> impl IntoView {
+    let (custom_from, custom_to) = match &range {
+        TimeRange::Fixed { from, to } => (datetime_local(*from), datetime_local(*to)),
+        TimeRange::Last(_) => (String::new(), String::new()),
+    };
+    view! {
+        <nav class="range-picker" aria-label="Time range">
+            {RANGES.iter().map(|(key, label, _)| {
+                let current = range == TimeRange::Last(key.to_string());
+                view! {
+                    <a href=format!("?range={key}") class:active=current aria-current=current.then_some("true") title=*label data-range=*key>
+                        {*key}
+                    </a>
+                }
+            }).collect_view()}
+            <details class="custom-range" open=matches!(range, TimeRange::Fixed { .. })>
+                <summary>"Custom"</summary>
+                <form method="get" action="/">
+                    <label>"From (UTC) " <input type="datetime-local" name="from" value=custom_from required/></label>
+                    <label>"To (UTC) " <input type="datetime-local" name="to" value=custom_to required/></label>
+                    <button type="submit">"Apply"</button>
+                </form>
+            </details>
+        </nav>
+    }
+}
+
+fn datetime_local(ms: i64) -> String {
+    crate::model::format_datetime(ms).replace(' ', "T")[..16].to_string()
+}
+
+#[component]
+fn PanelGrid(panels: Vec<PanelData>) -> impl IntoView {
+    view! {
+        <div class="panel-grid">
+            {panels.into_iter().map(|data| view! { <Panel data/> }).collect_view()}
+        </div>
+    }
+}
+
+/// One panel: a title, the latest values, the server's SVG, and the canvas island over it.
+#[component]
+fn Panel(data: PanelData) -> impl IntoView {
+    let svg = crate::chart::svg(&data, SVG_SIZE);
+    let latest: Vec<(usize, String, String)> = data
+        .series
+        .iter()
+        .take(4)
+        .enumerate()
+        .filter_map(|(i, s)| {
+            s.points.last().map(|(_, v)| {
+                (
+                    i,
+                    data.series_name(s),
+                    format!("{} {}", format_value(*v), data.spec.unit),
+                )
+            })
+        })
+        .collect();
+    let empty = data.series.iter().all(|s| s.points.is_empty());
+    let id = data.spec.id.clone();
+    let heading = format!("panel-{id}");
+    let labelled_by = heading.clone();
+    view! {
+        <section class="panel" data-panel=id aria-labelledby=labelled_by>
+            <header class="panel-header">
+                <h2 id=heading>{data.spec.title.clone()}</h2>
+                <span class="unit">{data.spec.unit.clone()}</span>
+            </header>
+            <ul class="legend">
+                {latest.into_iter().map(|(i, name, value)| view! {
+                    <li><span class=format!("swatch c{i}")></span>{name}<b>{value}</b></li>
+                }).collect_view()}
+            </ul>
+            <div class="chart-box">
+                <div class="chart-ssr" inner_html=svg></div>
+                {empty.then(|| view! { <p class="no-data">"No data in this range"</p> })}
+                <Chart data/>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,57 @@
+//! What every request handler can reach.
+
+use crate::auth::KeyRing;
+use crate::config::Config;
+use crate::hot::HotWindow;
+use crate::ingest::IngestService;
+use crate::live::LiveHub;
+use crate::query::QueryService;
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Shared services of one Osprey process; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub ingest: IngestService,
+    pub query: QueryService,
+    pub live: Arc<LiveHub>,
+    pub hot: Arc<HotWindow>,
+    pub telemetry: Arc<Telemetry>,
+    pub keys: KeyRing,
+    pub leptos: LeptosOptions,
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

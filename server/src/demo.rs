@@ -1,0 +1,371 @@
+//! `--demo`: a simulated shop (services web, api, checkout, db) that reports traffic with a
+//! daily cycle, latency, errors with recurring stack traces, purchases, sessions, traces and
+//! login failures, with an anomaly now and then. It writes through the same decode, validation
+//! and batch writer as any client.
+
+use crate::config::IngestConfig;
+use crate::ingest::{model, IngestError, IngestService};
+use crate::store::Store;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::f64::consts::PI;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const SERVICES: [(&str, f64, f64, f64); 4] = [
+    // name, requests/s at the daily mean, median latency ms, error %
+    ("web", 120.0, 35.0, 0.4),
+    ("api", 90.0, 60.0, 0.8),
+    ("checkout", 12.0, 140.0, 1.2),
+    ("db", 260.0, 4.0, 0.05),
+];
+const HOSTS: [(&str, &str); 4] = [
+    ("web-1", "web"),
+    ("web-2", "web"),
+    ("api-1", "api"),
+    ("db-1", "db"),
+];
+
+/// A disturbance the demo injects so detection and alerting have something to find.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Anomaly {
+    LatencySpike,
+    ErrorBurst,
+    TrafficDrop,
+}
+
+/// The shop's state between ticks.
+pub struct DemoShop {
+    rng: StdRng,
+    counters: HashMap<&'static str, f64>,
+    revenue: f64,
+    anomaly: Option<(Anomaly, i64)>,
+    next_anomaly: i64,
+}
+
+impl DemoShop {
+    pub fn new(seed: u64, start: i64) -> Self {
+        DemoShop {
+            rng: StdRng::seed_from_u64(seed),
+            counters: HashMap::new(),
+            revenue: 0.0,
+            anomaly: None,
+            next_anomaly: start + 5 * 60_000,
+        }
+    }
+
+    /// Traffic multiplier over the day: low at night (UTC), peaking mid-afternoon.
+    fn daily(t: i64) -> f64 {
+        let hour = (t.rem_euclid(86_400_000)) as f64 / 3_600_000.0;
+        1.0 + 0.55 * ((hour - 9.0) / 24.0 * 2.0 * PI).sin()
+    }
+
+    fn advance_anomaly(&mut self, t: i64) {
+        if let Some((_, until)) = self.anomaly {
+            if t >= until {
+                self.anomaly = None;
+            }
+        }
+        if self.anomaly.is_none() && t >= self.next_anomaly {
+            let kind = [
+                Anomaly::LatencySpike,
+                Anomaly::ErrorBurst,
+                Anomaly::TrafficDrop,
+            ][self.rng.gen_range(0..3)];
+            self.anomaly = Some((kind, t + self.rng.gen_range(60_000..150_000)));
+            self.next_anomaly = t + self.rng.gen_range(8 * 60_000..16 * 60_000);
+        }
+    }
+
+    fn active(&self, kind: Anomaly) -> bool {
+        matches!(self.anomaly, Some((k, _)) if k == kind)
+    }
+
+    /// The shop over `[t - dt, t)`, as one ingest body per service. `detail` adds events,
+    /// errors, traces and security events (live ticks); backfill leaves most of them out.
+    pub fn tick(&mut self, t: i64, dt_ms: i64, detail: bool) -> Vec<Value> {
+        self.advance_anomaly(t);
+        let dt = dt_ms as f64 / 1000.0;
+        let day = Self::daily(t);
+        let mut bodies = Vec::new();
+        let mut total_rps = 0.0;
+        for (service, base_rps, base_latency, base_err) in SERVICES {
+            let mut rps = base_rps * day * self.rng.gen_range(0.92..1.08);
+            if self.active(Anomaly::TrafficDrop) && (service == "web" || service == "api") {
+                rps *= 0.3;
+            }
+            total_rps += rps;
+            let counter = self.counters.entry(service).or_insert(0.0);
+            *counter += rps * dt;
+            let requests = *counter;
+            let mut latency_factor = 1.0 + 0.25 * (day - 1.0);
+            if self.active(Anomaly::LatencySpike) && (service == "api" || service == "db") {
+                latency_factor *= 6.0;
+            }
+            let mut err = base_err * self.rng.gen_range(0.5..1.5);
+            if self.active(Anomaly::ErrorBurst) && (service == "checkout" || service == "api") {
+                err += 12.0;
+            }
+            let mut metrics = vec![
+                json!({"timestamp": t, "name": "http.requests", "kind": "counter", "value": requests.round()}),
+                json!({"timestamp": t, "name": "http.error_rate", "value": (err * 100.0).round() / 100.0}),
+            ];
+            for i in 0..4 {
+                // Log-normal latencies: a long right tail, as real ones have.
+                let z = standard_normal(&mut self.rng);
+                let v = base_latency * latency_factor * (0.45 * z).exp();
+                metrics.push(json!({"timestamp": t - i * dt_ms / 4, "name": "http.latency_ms", "value": (v * 10.0).round() / 10.0}));
+            }
+            let mut body = json!({
+                "context": {"service": service, "environment": "prod", "release": "1.4.2"},
+                "metrics": metrics,
+            });
+            if detail {
+                self.details(&mut body, service, t, err);
+            }
+            bodies.push(body);
+        }
+        // Shop-wide signals ride with the web service's body.
+        let purchases = (SERVICES[2].1 * day * dt * 0.35).max(0.0);
+        self.revenue += purchases * self.rng.gen_range(35.0..60.0);
+        let sessions = (total_rps * 6.5 * self.rng.gen_range(0.97..1.03)).round();
+        let mut extra = vec![
+            json!({"timestamp": t, "name": "shop.revenue", "kind": "counter", "value": (self.revenue * 100.0).round() / 100.0}),
+            json!({"timestamp": t, "name": "sessions.active", "value": sessions}),
+        ];
+        for (host, service) in HOSTS {
+            let share = SERVICES
+                .iter()
+                .find(|s| s.0 == service)
+                .map(|s| s.1)
+                .unwrap_or(50.0);
+            let mut cpu = 8.0 + share / 6.0 * day + self.rng.gen_range(-3.0..3.0);
+            if self.active(Anomaly::LatencySpike) && host == "db-1" {
+                cpu = 96.0;
+            }
+            extra.push(json!({"timestamp": t, "name": "system.cpu_percent", "value": (cpu.clamp(0.0, 100.0) * 10.0).round() / 10.0, "labels": {"host": host}}));
+        }
+        if let Some(Value::Array(metrics)) = bodies[0].get_mut("metrics") {
+            metrics.extend(extra);
+        }
+        bodies
+    }
+
+    fn details(&mut self, body: &mut Value, service: &str, t: i64, err_pct: f64) {
+        let obj = body.as_object_mut().expect("object");
+        if service == "checkout" {
+            let n = self.rng.gen_range(0..3);
+            let events: Vec<Value> = (0..n)
+                .map(|_| json!({"timestamp": t, "name": "purchase", "properties": {"amount": (self.rng.gen_range(12.0..180.0f64) * 100.0).round() / 100.0, "currency": "USD"}}))
+                .collect();
+            obj.insert("events".into(), Value::Array(events));
+        }
+        if self.rng.gen_bool((err_pct / 20.0).clamp(0.0, 1.0)) {
+            let (kind, message, frames) = ERRORS[self.rng.gen_range(0..ERRORS.len())];
+            let stack: Vec<Value> = frames
+                .iter()
+                .map(|(f, file, line)| json!({"function": f, "file": file, "line": line}))
+                .collect();
+            obj.insert("errors".into(), json!([{"timestamp": t, "type": kind, "message": message, "stacktrace": stack, "tags": {"region": "eu-west-1"}}]));
+        }
+        if service == "web" {
+            let trace: String = (0..32)
+                .map(|_| char::from_digit(self.rng.gen_range(0..16), 16).expect("hex"))
+                .collect();
+            let root: String = (0..16)
+                .map(|_| char::from_digit(self.rng.gen_range(0..16), 16).expect("hex"))
+                .collect();
+            let dur = self.rng.gen_range(20.0..180.0f64);
+            obj.insert(
+                "spans".into(),
+                json!([{"trace_id": trace, "span_id": root, "name": "GET /checkout", "start": t - dur as i64, "duration_ms": (dur * 10.0).round() / 10.0, "status": "ok", "attributes": {"http.route": "/checkout"}}]),
+            );
+            if self.rng.gen_bool(0.15) {
+                let ip = format!("203.0.113.{}", self.rng.gen_range(1..255));
+                obj.insert("security".into(), json!([{"timestamp": t, "kind": "auth_failure", "actor": format!("u-{}", self.rng.gen_range(1..500)), "ip": ip, "details": {"reason": "bad_password"}}]));
+            }
+        }
+    }
+}
+
+/// A standard normal draw by Box–Muller (keeps the dependency list short).
+fn standard_normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+}
+
+type Frames = &'static [(&'static str, &'static str, u32)];
+const ERRORS: [(&str, &str, Frames); 3] = [
+    (
+        "TypeError",
+        "cannot read properties of undefined (reading 'price')",
+        &[("addToCart", "cart.js", 42), ("onClick", "button.js", 12)],
+    ),
+    (
+        "PaymentDeclined",
+        "card declined by issuer for order 8812",
+        &[
+            ("charge", "payments/stripe.rs", 118),
+            ("checkout", "orders/checkout.rs", 77),
+        ],
+    ),
+    (
+        "TimeoutError",
+        "upstream db timed out after 5000ms",
+        &[
+            ("query", "db/pool.rs", 201),
+            ("load_cart", "cart/repo.rs", 33),
+        ],
+    ),
+];
+
+/// Runs the demo until `stop` turns true: backfills the last 24 hours on an empty database,
+/// then reports every second.
+pub async fn run(
+    ingest: IngestService,
+    store: Arc<dyn Store>,
+    limits: IngestConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut shop = DemoShop::new(now as u64, now);
+    let fresh = store
+        .series("http.requests")
+        .await
+        .map(|s| s.is_empty())
+        .unwrap_or(false);
+    if fresh {
+        if let Err(e) = backfill(&mut shop, &ingest, &limits, now).await {
+            tracing::warn!(error = %e, "demo backfill stopped");
+        }
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {
+                let t = chrono::Utc::now().timestamp_millis();
+                for body in shop.tick(t, 1_000, true) {
+                    if let Err(e) = send(&ingest, &limits, &body).await {
+                        tracing::warn!(error = %e, "demo batch not stored");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 24 hours of history: one point a minute, then one every 5 s over the last hour.
+async fn backfill(
+    shop: &mut DemoShop,
+    ingest: &IngestService,
+    limits: &IngestConfig,
+    now: i64,
+) -> Result<(), String> {
+    let mut t = now - 86_400_000;
+    let mut pending: Vec<Value> = Vec::new();
+    while t < now {
+        let dt = if now - t > 3_600_000 { 60_000 } else { 5_000 };
+        pending.extend(shop.tick(t, dt, false));
+        if pending.len() >= 240 {
+            send(ingest, limits, &merge(std::mem::take(&mut pending))).await?;
+        }
+        t += dt;
+    }
+    if !pending.is_empty() {
+        send(ingest, limits, &merge(pending)).await?;
+    }
+    tracing::info!("demo backfilled the last 24 hours");
+    Ok(())
+}
+
+/// Merges per-service bodies into one, moving each body's context into its metrics' labels.
+fn merge(bodies: Vec<Value>) -> Value {
+    let mut metrics = Vec::new();
+    for mut body in bodies {
+        let service = body["context"]["service"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if let Some(Value::Array(ms)) = body.get_mut("metrics").map(Value::take) {
+            for mut m in ms {
+                let labels = m
+                    .as_object_mut()
+                    .expect("metric")
+                    .entry("labels")
+                    .or_insert_with(|| json!({}));
+                labels["service"] = Value::String(service.clone());
+                labels["environment"] = json!("prod");
+                labels["release"] = json!("1.4.2");
+                metrics.push(m);
+            }
+        }
+    }
+    json!({ "metrics": metrics })
+}
+
+async fn send(ingest: &IngestService, limits: &IngestConfig, body: &Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let batch = model::decode(&bytes, limits).map_err(|e| format!("{e} at {:?}", e.field))?;
+    loop {
+        match ingest.submit(batch.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(IngestError::QueueFull { .. }) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tick_is_valid_ingest_input() {
+        let limits = IngestConfig::default();
+        let mut shop = DemoShop::new(7, 0);
+        let start = 1_795_780_800_000;
+        for i in 0..2_000 {
+            for body in shop.tick(start + i * 1_000, 1_000, true) {
+                let bytes = serde_json::to_vec(&body).unwrap();
+                model::decode(&bytes, &limits).unwrap_or_else(|e| panic!("{e:?} in {body}"));
+            }
+        }
+    }
+
+    #[test]
+    fn anomalies_happen_and_end() {
+        let mut shop = DemoShop::new(1, 0);
+        let mut seen = 0;
+        for i in 0..3_600 {
+            shop.advance_anomaly(i * 1_000);
+            seen += usize::from(shop.anomaly.is_some());
+        }
+        assert!(
+            seen > 0 && seen < 3_600,
+            "anomalies are occasional, got {seen} s of 3600"
+        );
+    }
+
+    #[test]
+    fn merged_backfill_keeps_the_service_label() {
+        let mut shop = DemoShop::new(3, 0);
+        let merged = merge(shop.tick(1_795_780_800_000, 60_000, false));
+        let b = model::decode(
+            &serde_json::to_vec(&merged).unwrap(),
+            &IngestConfig::default(),
+        )
+        .unwrap();
+        assert!(b
+            .metrics
+            .iter()
+            .all(|m| m.series.labels.contains_key("service")));
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP edge: one router for the API, the ingest endpoints, operations and the dashboard.
+
+pub mod error;
+mod ingest;
+mod ops;
+mod query;
+mod site;
+
+use crate::app_state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::ApiError;
+
+/// Every route Osprey serves.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/query_range", get(query::query_range))
+        .route("/api/v1/metrics", get(query::metrics))
+        .route("/api/v1/events", get(query::events))
+        .route("/api/v1/live", get(query::live))
+        .route("/api/v1/live/panels", get(query::live_panels))
+        .route("/api/openapi.json", get(ops::openapi))
+        .route("/metrics", get(ops::prometheus))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
+        .with_state(state.clone());
+    api.merge(site::router(state))
+}

@@ -1,0 +1,177 @@
+//! Read endpoints: range queries, the metric catalogue, events and live streams.
+
+use super::ApiError;
+use crate::app_state::AppState;
+use crate::live::LiveSpec;
+use crate::query::params::{self, Agg};
+use crate::query::{RangeParams, RangeQuery};
+use crate::store::EventQuery;
+use app::model::{LiveStream, PanelUpdate, QueryResponse};
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use futures_util::Stream;
+use futures_util::StreamExt;
+use std::convert::Infallible;
+use std::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub async fn query_range(
+    State(state): State<AppState>,
+    Query(p): Query<RangeParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let started = Instant::now();
+    let q = RangeQuery::parse(&p, now())?;
+    let (series, source) = state.query.run(&q, now()).await?;
+    state.telemetry.query_latency.observe(started.elapsed());
+    tracing::debug!(metric = %q.metric, ?source, "query_range");
+    Ok(Json(QueryResponse { series }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        serde_json::json!({ "metrics": state.store.metrics().await? }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct EventParams {
+    name: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    Query(p): Query<EventParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = now();
+    let query = EventQuery {
+        name: p.name.filter(|n| !n.is_empty()),
+        from: params::parse_time("from", p.from.as_deref().unwrap_or("now-1h"), now)?,
+        to: params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)? + 1,
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(
+        serde_json::json!({ "events": state.store.events(&query).await? }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct LiveParams {
+    metric: Option<String>,
+    agg: Option<String>,
+    group_by: Option<String>,
+    filter: Option<String>,
+    step: Option<String>,
+}
+
+/// `GET /api/v1/live`: one query's new points as `update` events.
+pub async fn live(
+    State(state): State<AppState>,
+    Query(p): Query<LiveParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let metric = p.metric.filter(|m| !m.is_empty()).ok_or_else(|| {
+        ApiError::from(params::ParamError {
+            field: "metric",
+            message: "metric is required".into(),
+        })
+    })?;
+    let spec = LiveSpec {
+        metric,
+        agg: Agg::parse(p.agg.as_deref().unwrap_or("avg"))?,
+        group_by: params::parse_group_by(p.group_by.as_deref().unwrap_or("")),
+        filter: params::parse_filter(p.filter.as_deref().unwrap_or(""))?,
+        step: match p.step.as_deref() {
+            Some(s) if !s.is_empty() => params::parse_step(s)?,
+            _ => 1_000,
+        },
+    };
+    let updates = state.live.subscribe(vec![(String::new(), spec)])?;
+    let stream = ReceiverStream::new(updates).map(|batch| {
+        let series = batch.into_iter().flat_map(|(_, s)| s).collect();
+        Ok::<_, Infallible>(
+            Event::default()
+                .event("update")
+                .json_data(QueryResponse { series })
+                .expect("serialisable"),
+        )
+    });
+    Ok(sse(stream))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PanelsParams {
+    q: String,
+}
+
+/// Panels a page may follow on one stream at most.
+const MAX_LIVE_PANELS: usize = 64;
+
+/// `GET /api/v1/live/panels?q=[…]`: many panels' updates on one stream (a browser keeps only
+/// six connections per host, so a page opens one stream, not one per panel).
+pub async fn live_panels(
+    State(state): State<AppState>,
+    Query(p): Query<PanelsParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let streams: Vec<LiveStream> = serde_json::from_str(&p.q).map_err(|e| {
+        ApiError::from(params::ParamError {
+            field: "q",
+            message: format!("expected a JSON array of streams: {e}"),
+        })
+    })?;
+    if streams.len() > MAX_LIVE_PANELS {
+        return Err(params::ParamError {
+            field: "q",
+            message: format!(
+                "{} streams, more than the limit of {MAX_LIVE_PANELS}",
+                streams.len()
+            ),
+        }
+        .into());
+    }
+    let mut specs = Vec::with_capacity(streams.len());
+    for s in streams {
+        if s.step < 1_000 {
+            return Err(params::ParamError {
+                field: "q",
+                message: format!("stream {:?}: step must be at least 1000 ms", s.id),
+            }
+            .into());
+        }
+        specs.push((
+            s.id,
+            LiveSpec {
+                metric: s.metric,
+                agg: Agg::parse(&s.agg)?,
+                group_by: s.group_by,
+                filter: s.filter,
+                step: s.step,
+            },
+        ));
+    }
+    let updates = state.live.subscribe(specs)?;
+    let stream = ReceiverStream::new(updates).flat_map(|batch| {
+        futures_util::stream::iter(batch.into_iter().map(|(panel, series)| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event("update")
+                    .json_data(PanelUpdate { panel, series })
+                    .expect("serialisable"),
+            )
+        }))
+    });
+    Ok(sse(stream))
+}
+
+fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(
+    stream: S,
+) -> impl IntoResponse {
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,184 @@
+//! Osprey: a self-hosted monitoring service in one binary.
+//!
+//! [`Osprey::start`] wires the parts together — store, batch writer, hot window, live hub,
+//! query service, demo — and [`http::router`] serves them.
+
+// Leptos view types nest deeply; their layout needs more than the default 128.
+#![recursion_limit = "256"]
+
+pub mod app_state;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod hot;
+pub mod http;
+pub mod ingest;
+pub mod live;
+pub mod query;
+pub mod store;
+pub mod telemetry;
+
+use app_state::{AppState, Services};
+use config::Config;
+use ingest::{spawn_writer, WriterDeps, WriterHandle};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why Osprey could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot open storage: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running Osprey: its shared state and the background tasks to stop on shutdown.
+pub struct Osprey {
+    pub state: AppState,
+    /// Keys created on this start, to print once.
+    pub new_keys: auth::NewKeys,
+    writer: WriterHandle,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+
+impl Osprey {
+    /// Opens storage, applies migrations and starts the background tasks.
+    pub async fn start(config: Config) -> Result<Osprey, StartError> {
+        let store = store::open(
+            &config.storage.database_url,
+            config.storage.max_connections,
+            config.ingest.max_series,
+        )
+        .await?;
+        Self::start_with_store(config, store).await
+    }
+
+    /// Like [`Osprey::start`] on an already open store (the tests give each run its own).
+    pub async fn start_with_store(
+        config: Config,
+        store: Arc<dyn store::Store>,
+    ) -> Result<Osprey, StartError> {
+        let new_keys = auth::bootstrap(store.as_ref(), &config).await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let telemetry = Arc::new(telemetry::Telemetry::default());
+        let hot = Arc::new(hot::HotWindow::new(
+            config.hot_window().as_millis() as i64,
+            config.live.hot_points_per_series,
+            10_000,
+            now,
+        ));
+        let live = Arc::new(live::LiveHub::new(
+            config.live.max_subscribers,
+            config.live.updates_per_second,
+            telemetry.clone(),
+        ));
+        let (ingest, writer) = spawn_writer(
+            WriterDeps {
+                store: store.clone(),
+                hot: hot.clone(),
+                live: live.clone(),
+                telemetry: telemetry.clone(),
+            },
+            config.ingest.queue_depth,
+            config.ingest.max_commit_items,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(retention(
+            store.clone(),
+            config.clone(),
+            stopped.clone(),
+        ))];
+        if config.demo.enabled {
+            tasks.push(tokio::spawn(demo::run(
+                ingest.clone(),
+                store.clone(),
+                config.ingest.clone(),
+                stopped,
+            )));
+        }
+        let state = AppState::new(Services {
+            query: query::QueryService::new(store.clone(), hot.clone()),
+            keys: auth::KeyRing::new(store.clone()),
+            leptos: leptos_options(&config),
+            config,
+            store,
+            ingest,
+            live,
+            hot,
+            telemetry,
+            ready: AtomicBool::new(true),
+        });
+        Ok(Osprey {
+            state,
+            new_keys,
+            writer,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Stops taking work, ends live streams and background tasks, commits every batch that was
+    /// accepted, and closes storage.
+    pub async fn shutdown(self) {
+        self.state.set_ready(false);
+        self.state.live.close();
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.writer.shutdown().await;
+        self.state.store.close().await;
+    }
+
+    /// Signals live streams to end (so connections close) while requests drain.
+    pub fn begin_shutdown(&self) {
+        self.state.set_ready(false);
+        self.state.live.close();
+    }
+}
+
+fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
+    leptos::config::LeptosOptions::builder()
+        .output_name("osprey")
+        .site_pkg_dir("pkg")
+        .site_root("site")
+        .site_addr(config.listen_addr().expect("validated"))
+        .build()
+}
+
+/// Deletes data past its retention horizon, every few minutes.
+async fn retention(store: Arc<dyn store::Store>, config: Config, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let raw = now - config.retention().as_millis() as i64;
+                let rolled = now - config.rollup_retention().as_millis() as i64;
+                match store.expire(raw, rolled).await {
+                    Ok(r) if r.raw + r.rollups > 0 => tracing::info!(raw = r.raw, rollups = r.rollups, "retention removed expired data"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Live streams: every committed sample is offered to each open stream, which aggregates it
+//! into the stream's buckets and sends what changed at most a few times a second. A slow
+//! client never slows ingest: its stream keeps only the latest value of each bucket.
+
+use crate::ingest::model::Labels;
+use crate::ingest::Committed;
+use crate::query::engine::{self, BucketAcc};
+use crate::query::params::Agg;
+use crate::telemetry::Telemetry;
+use app::model::SeriesPoints;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Buckets behind the newest one that a stream still updates; older samples are ignored.
+const OPEN_BUCKETS: i64 = 16;
+/// Values a quantile bucket keeps at most.
+const MAX_BUCKET_VALUES: usize = 20_000;
+
+/// What one live stream follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSpec {
+    pub metric: String,
+    pub agg: Agg,
+    pub group_by: Vec<String>,
+    pub filter: Vec<(String, String)>,
+    pub step: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("too many live streams open (limit {limit})")]
+    TooMany { limit: usize },
+}
+
+/// Fans committed samples out to live streams.
+pub struct LiveHub {
+    tx: broadcast::Sender<Arc<Committed>>,
+    closing: watch::Sender<bool>,
+    open: AtomicUsize,
+    max: usize,
+    interval: Duration,
+    telemetry: Arc<Telemetry>,
+}
+
+impl LiveHub {
+    pub fn new(max_subscribers: usize, updates_per_second: u32, telemetry: Arc<Telemetry>) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        LiveHub {
+            tx,
+            closing: watch::channel(false).0,
+            open: AtomicUsize::new(0),
+            max: max_subscribers,
+            interval: Duration::from_millis(1000 / u64::from(updates_per_second.max(1))),
+            telemetry,
+        }
+    }
+
+    /// Offers one commit's samples to every stream; never waits.
+    pub fn publish(&self, committed: Arc<Committed>) {
+        let _ = self.tx.send(committed);
+    }
+
+    /// Ends every stream, so connections close before shutdown.
+    pub fn close(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    /// Opens a stream following one or more named queries; its receiver yields coalesced
+    /// updates (query name, changed series) until it is dropped.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        specs: Vec<(String, LiveSpec)>,
+    ) -> Result<mpsc::Receiver<Update>, LiveError> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err(LiveError::TooMany { limit: self.max });
+        }
+        self.telemetry
+            .live_subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        let guard = Subscription(self.clone());
+        let rx = self.tx.subscribe();
+        // One pending update: while the client has not taken it, new data merges into the next.
+        let (out, updates) = mpsc::channel(1);
+        let aggs = specs
+            .into_iter()
+            .map(|(name, spec)| (name, LiveAggregator::new(spec)))
+            .collect();
+        tokio::spawn(follow(
+            rx,
+            self.closing.subscribe(),
+            out,
+            aggs,
+            self.interval,
+            guard,
+        ));
+        Ok(updates)
+    }
+
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+struct Subscription(Arc<LiveHub>);
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0
+            .telemetry
+            .live_subscribers
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One flush of a stream: each followed query's changed series.
+pub type Update = Vec<(String, Vec<SeriesPoints>)>;
+
+async fn follow(
+    mut rx: broadcast::Receiver<Arc<Committed>>,
+    mut closing: watch::Receiver<bool>,
+    out: mpsc::Sender<Update>,
+    mut aggs: Vec<(String, LiveAggregator)>,
+    interval: Duration,
+    guard: Subscription,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = closing.changed() => break,
+            msg = rx.recv() => match msg {
+                Ok(committed) => aggs.iter_mut().for_each(|(_, a)| a.add(&committed)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    guard.0.telemetry.live_lagged.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(missed = n, "live stream lagged behind the writer");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = ticker.tick() => {
+                if out.is_closed() {
+                    break;
+                }
+                if aggs.iter().any(|(_, a)| a.has_changes()) {
+                    match out.try_reserve() {
+                        Ok(permit) => permit.send(
+                            aggs.iter_mut().filter(|(_, a)| a.has_changes()).map(|(n, a)| (n.clone(), a.flush())).collect(),
+                        ),
+                        // The client has not read the last update yet: keep merging.
+                        Err(mpsc::error::TrySendError::Full(())) => {}
+                        Err(mpsc::error::TrySendError::Closed(())) => break,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Aggregates a stream's samples into buckets and remembers which ones changed.
+pub struct LiveAggregator {
+    spec: LiveSpec,
+    groups: HashMap<Labels, BTreeMap<i64, BucketAcc>>,
+    /// Last value per series, for rates.
+    last: HashMap<i64, f64>,
+    /// Whether each series seen matches the stream's metric and filter.
+    matches: HashMap<i64, Option<Labels>>,
+    touched: BTreeSet<(Labels, i64)>,
+    newest: i64,
+}
+
+impl LiveAggregator {
+    pub fn new(spec: LiveSpec) -> Self {
+        LiveAggregator {
+            spec,
+            groups: HashMap::new(),
+            last: HashMap::new(),
+            matches: HashMap::new(),
+            touched: BTreeSet::new(),
+            newest: i64::MIN,
+        }
+    }
+
+    pub fn add(&mut self, committed: &Committed) {
+        let step = self.spec.step;
+        let keep = matches!(self.spec.agg, Agg::Quantile(_));
+        for s in &committed.samples {
+            if self.matches.len() > 100_000 {
+                self.matches.clear();
+            }
+            let spec = &self.spec;
+            let group = self
+                .matches
+                .entry(s.series_id)
+                .or_insert_with(|| {
+                    (s.series.name == spec.metric
+                        && engine::matches(&s.series.labels, &spec.filter))
+                    .then(|| {
+                        spec.group_by
+                            .iter()
+                            .map(|k| {
+                                (
+                                    k.clone(),
+                                    s.series.labels.get(k).cloned().unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
+                })
+                .clone();
+            let Some(group) = group else { continue };
+            let bucket = s.ts.div_euclid(step) * step;
+            let prev = self.last.insert(s.series_id, s.value);
+            if bucket < self.newest.saturating_sub(OPEN_BUCKETS * step) {
+                continue;
+            }
+            self.newest = self.newest.max(bucket);
+            let acc = self
+                .groups
+                .entry(group.clone())
+                .or_default()
+                .entry(bucket)
+                .or_default();
+            if self.spec.agg == Agg::Rate {
+                match prev {
+                    Some(p) => acc.add_increase(engine::counter_increase(p, s.value)),
+                    None => continue,
+                }
+            } else if !keep || acc.value(Agg::Count, step).unwrap_or(0.0) < MAX_BUCKET_VALUES as f64
+            {
+                acc.add(s.value, keep);
+            }
+            self.touched.insert((group, bucket));
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.touched.is_empty()
+    }
+
+    /// The current values of every bucket that changed since the last flush.
+    pub fn flush(&mut self) -> Vec<SeriesPoints> {
+        let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for (group, bucket) in std::mem::take(&mut self.touched) {
+            if let Some(v) = self
+                .groups
+                .get_mut(&group)
+                .and_then(|g| g.get_mut(&bucket))
+                .and_then(|a| a.value(self.spec.agg, self.spec.step))
+            {
+                out.entry(group).or_default().push((bucket, v));
+            }
+        }
+        let horizon = self.newest.saturating_sub(OPEN_BUCKETS * self.spec.step);
+        for buckets in self.groups.values_mut() {
+            buckets.retain(|b, _| *b >= horizon);
+        }
+        self.groups.retain(|_, b| !b.is_empty());
+        out.into_iter()
+            .map(|(labels, points)| SeriesPoints {
+                metric: self.spec.metric.clone(),
+                labels,
+                points,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::model::SeriesKey;
+    use crate::ingest::CommittedSample;
+
+    fn sample(id: i64, service: &str, ts: i64, value: f64) -> CommittedSample {
+        let labels = [("service".to_string(), service.to_string())]
+            .into_iter()
+            .collect();
+        CommittedSample {
+            series_id: id,
+            series: Arc::new(SeriesKey {
+                name: "lat".into(),
+                labels,
+            }),
+            ts,
+            value,
+        }
+    }
+
+    fn spec(agg: Agg) -> LiveSpec {
+        LiveSpec {
+            metric: "lat".into(),
+            agg,
+            group_by: vec!["service".into()],
+            filter: vec![],
+            step: 1_000,
+        }
+    }
+
+    #[test]
+    fn coalesces_and_keeps_whole_bucket_values() {
+        let mut a = LiveAggregator::new(spec(Agg::Avg));
+        a.add(&Committed {
+            samples: vec![sample(1, "api", 1_000, 2.0), sample(2, "web", 1_100, 9.0)],
+        });
+        a.add(&Committed {
+            samples: vec![sample(1, "api", 1_500, 4.0)],
+        });
+        let first = a.flush();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].points, vec![(1_000, 3.0)]);
+        assert!(!a.has_changes());
+        // A later sample in the same bucket reports the whole bucket's average, not its own.
+        a.add(&Committed {
+            samples: vec![sample(1, "api", 1_900, 6.0)],
+        });
+        let second = a.flush();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].points, vec![(1_000, 4.0)]);
+    }
+
+    #[test]
+    fn ignores_other_metrics_and_filtered_series() {
+        let mut s = spec(Agg::Sum);
+        s.filter = vec![("service".into(), "api".into())];
+        let mut a = LiveAggregator::new(s);
+        let mut other = sample(3, "api", 1_000, 1.0);
+        other.series = Arc::new(SeriesKey {
+            name: "other".into(),
+            labels: other.series.labels.clone(),
+        });
+        a.add(&Committed {
+            samples: vec![other, sample(2, "web", 1_000, 1.0)],
+        });
+        assert!(!a.has_changes());
+    }
+
+    #[test]
+    fn rates_use_the_previous_sample() {
+        let mut a = LiveAggregator::new(spec(Agg::Rate));
+        a.add(&Committed {
+            samples: vec![sample(1, "api", 1_000, 10.0), sample(1, "api", 2_000, 15.0)],
+        });
+        assert_eq!(a.flush()[0].points, vec![(2_000, 5.0)]);
+    }
+}

@@ -1,0 +1,314 @@
+//! The query service: plans a range query over the hot window, raw samples or rollups, and
+//! aggregates the result per group.
+
+pub mod engine;
+pub mod params;
+
+use crate::hot::HotWindow;
+use crate::store::{Resolution, SeriesRow, Store, StoreError};
+use app::model::SeriesPoints;
+use engine::{Buckets, SeriesSamples};
+use params::{Agg, ParamError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A validated `query_range` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeQuery {
+    pub metric: String,
+    pub from: i64,
+    pub to: i64,
+    pub step: i64,
+    pub agg: Agg,
+    pub group_by: Vec<String>,
+    pub filter: Vec<(String, String)>,
+}
+
+/// The raw text of query parameters, as the HTTP layer and the dashboard pass them.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RangeParams {
+    pub metric: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub step: Option<String>,
+    pub agg: Option<String>,
+    pub group_by: Option<String>,
+    pub filter: Option<String>,
+}
+
+/// The longest range one query may span.
+const MAX_RANGE_MS: i64 = 400 * 86_400_000;
+
+impl RangeQuery {
+    /// Validates parameters; `from` defaults to `now-1h` and `to` to `now`.
+    pub fn parse(p: &RangeParams, now: i64) -> Result<RangeQuery, ParamError> {
+        let metric = p
+            .metric
+            .clone()
+            .filter(|m| !m.is_empty())
+            .ok_or(ParamError {
+                field: "metric",
+                message: "metric is required".into(),
+            })?;
+        if metric.len() > 256 {
+            return Err(ParamError {
+                field: "metric",
+                message: "metric name longer than 256 bytes".into(),
+            });
+        }
+        let from = params::parse_time("from", p.from.as_deref().unwrap_or("now-1h"), now)?;
+        let to = params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)?;
+        if to <= from {
+            return Err(ParamError {
+                field: "to",
+                message: format!("to ({to}) must be after from ({from})"),
+            });
+        }
+        if to - from > MAX_RANGE_MS {
+            return Err(ParamError {
+                field: "from",
+                message: "range longer than 400 days".into(),
+            });
+        }
+        let step = match p.step.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => params::parse_step(s)?,
+            None => params::default_step(from, to, 300),
+        };
+        if (to - from) / step > params::MAX_POINTS {
+            return Err(ParamError {
+                field: "step",
+                message: format!(
+                    "{} points per series, more than the limit of {}; use a larger step",
+                    (to - from) / step,
+                    params::MAX_POINTS
+                ),
+            });
+        }
+        let filter = params::parse_filter(p.filter.as_deref().unwrap_or(""))?;
+        let group_by = params::parse_group_by(p.group_by.as_deref().unwrap_or(""));
+        if filter.len() > 32 || group_by.len() > 32 {
+            return Err(ParamError {
+                field: "filter",
+                message: "more than 32 labels in filter or group_by".into(),
+            });
+        }
+        Ok(RangeQuery {
+            metric,
+            from,
+            to,
+            step,
+            agg: Agg::parse(p.agg.as_deref().unwrap_or("avg"))?,
+            group_by,
+            filter,
+        })
+    }
+}
+
+/// Where a query's data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Hot,
+    Raw,
+    Rollup(Resolution),
+}
+
+/// The coarsest stored resolution that still gives one point per step; quantiles need raw samples.
+pub fn plan(q: &RangeQuery) -> Source {
+    if matches!(q.agg, Agg::Quantile(_)) {
+        return Source::Raw;
+    }
+    for res in [Resolution::Hour, Resolution::Minute] {
+        if q.step >= res.millis() && q.step % res.millis() == 0 {
+            return Source::Rollup(res);
+        }
+    }
+    Source::Raw
+}
+
+/// Answers range queries.
+#[derive(Clone)]
+pub struct QueryService {
+    store: Arc<dyn Store>,
+    hot: Arc<HotWindow>,
+}
+
+impl QueryService {
+    pub fn new(store: Arc<dyn Store>, hot: Arc<HotWindow>) -> Self {
+        QueryService { store, hot }
+    }
+
+    pub async fn run(
+        &self,
+        q: &RangeQuery,
+        now: i64,
+    ) -> Result<(Vec<SeriesPoints>, Source), QueryError> {
+        let series: Vec<SeriesRow> = self
+            .store
+            .series(&q.metric)
+            .await?
+            .into_iter()
+            .filter(|s| engine::matches(&s.labels, &q.filter))
+            .collect();
+        let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
+        let buckets = Buckets::covering(q.from, q.to, q.step);
+        // Samples at `to` count, so the exclusive bound of reads is one past it.
+        let end = q.to + 1;
+        let mut source = plan(q);
+        let groups = engine::group(series.iter().map(|s| (&s.labels, s.id)), &q.group_by);
+
+        let points_by_group: Vec<(app::model::Labels, Vec<(i64, f64)>)> = match source {
+            Source::Rollup(res) => {
+                // Rates need the bucket before the range to know the first increase.
+                let read_from = if q.agg == Agg::Rate {
+                    buckets.start - res.millis()
+                } else {
+                    buckets.start
+                };
+                let rows = self.store.rollups(res, &ids, read_from, end).await?;
+                let mut by_series: HashMap<i64, Vec<_>> = HashMap::new();
+                for r in rows {
+                    by_series.entry(r.series_id).or_default().push(r);
+                }
+                groups
+                    .into_iter()
+                    .map(|(labels, members)| {
+                        let rows: Vec<&[_]> = members
+                            .iter()
+                            .filter_map(|id| by_series.get(id).map(Vec::as_slice))
+                            .collect();
+                        (labels, engine::aggregate_rollups(&rows, buckets, q.agg))
+                    })
+                    .collect()
+            }
+            Source::Raw | Source::Hot => {
+                // Rates need the sample before the range to know the first increase.
+                let read_from = if q.agg == Agg::Rate {
+                    q.from - q.step
+                } else {
+                    q.from
+                };
+                let by_series: HashMap<i64, Vec<(i64, f64)>> =
+                    match self.hot.read(&ids, read_from, end, now) {
+                        Some(points) => {
+                            source = Source::Hot;
+                            ids.iter().copied().zip(points).collect()
+                        }
+                        None => {
+                            let mut map: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
+                            for s in self.store.samples(&ids, read_from, end).await? {
+                                map.entry(s.series_id).or_default().push((s.ts, s.value));
+                            }
+                            map
+                        }
+                    };
+                groups
+                    .into_iter()
+                    .map(|(labels, members)| {
+                        let series: Vec<SeriesSamples> = members
+                            .iter()
+                            .filter_map(|id| {
+                                by_series.get(id).map(|s| SeriesSamples { samples: s })
+                            })
+                            .collect();
+                        (labels, engine::aggregate_samples(&series, buckets, q.agg))
+                    })
+                    .collect()
+            }
+        };
+        let out = points_by_group
+            .into_iter()
+            .filter(|(_, points)| !points.is_empty())
+            .map(|(labels, points)| SeriesPoints {
+                metric: q.metric.clone(),
+                labels,
+                points,
+            })
+            .collect();
+        Ok((out, source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> RangeParams {
+        let mut p = RangeParams::default();
+        for (k, v) in pairs {
+            let v = Some(v.to_string());
+            match *k {
+                "metric" => p.metric = v,
+                "from" => p.from = v,
+                "to" => p.to = v,
+                "step" => p.step = v,
+                "agg" => p.agg = v,
+                "group_by" => p.group_by = v,
+                "filter" => p.filter = v,
+                _ => unreachable!(),
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn parses_and_plans() {
+        let now = 1_800_000_000_000;
+        let q = RangeQuery::parse(&params(&[("metric", "m"), ("from", "now-24h")]), now).unwrap();
+        assert_eq!(q.step, 300_000);
+        assert_eq!(plan(&q), Source::Rollup(Resolution::Minute));
+        let q = RangeQuery::parse(
+            &params(&[("metric", "m"), ("from", "now-24h"), ("agg", "p95")]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(plan(&q), Source::Raw);
+        let q = RangeQuery::parse(
+            &params(&[("metric", "m"), ("from", "now-30d"), ("step", "2h")]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(plan(&q), Source::Rollup(Resolution::Hour));
+        let q = RangeQuery::parse(&params(&[("metric", "m"), ("step", "90s")]), now).unwrap();
+        assert_eq!(
+            plan(&q),
+            Source::Raw,
+            "90s is not a whole number of minutes"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_ranges() {
+        let now = 1_800_000_000_000;
+        assert_eq!(
+            RangeQuery::parse(&params(&[]), now).unwrap_err().field,
+            "metric"
+        );
+        assert_eq!(
+            RangeQuery::parse(
+                &params(&[("metric", "m"), ("from", "now"), ("to", "now-1h")]),
+                now
+            )
+            .unwrap_err()
+            .field,
+            "to"
+        );
+        assert_eq!(
+            RangeQuery::parse(
+                &params(&[("metric", "m"), ("from", "now-30d"), ("step", "1s")]),
+                now
+            )
+            .unwrap_err()
+            .field,
+            "step"
+        );
+    }
+}

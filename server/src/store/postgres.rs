@@ -1,0 +1,266 @@
+//! PostgreSQL, for when one machine is not enough: many Osprey processes share one database.
+//! Samples and events are partitioned by day, so retention drops whole partitions.
+
+use super::sql::shared_sql;
+use super::{ExpiryReport, Store};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::Postgres;
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+shared_sql!(Postgres);
+
+const DAY_MS: i64 = 86_400_000;
+/// Tables partitioned by day, with their time column.
+const PARTITIONED: [&str; 2] = ["samples", "events"];
+
+pub struct PgStore {
+    pool: Pool<Postgres>,
+    cache: SeriesCache,
+    known_series: AtomicUsize,
+    max_series: usize,
+    /// Day partitions known to exist, so each is created once per process.
+    partitions: Mutex<HashSet<(&'static str, i64)>>,
+}
+
+impl PgStore {
+    /// Connects and applies the PostgreSQL migrations. With `schema`, everything lives in that
+    /// schema (created if missing): the conformance tests give each run its own.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        max_series: usize,
+        schema: Option<&str>,
+    ) -> StoreResult<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Url {
+                    url: url.into(),
+                    reason: format!("invalid schema name {schema:?}"),
+                });
+            }
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&setup)
+                .await?;
+            setup.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let known = series_count(&pool).await?;
+        Ok(PgStore {
+            pool,
+            cache: SeriesCache::new(max_series.min(200_000)),
+            known_series: AtomicUsize::new(known),
+            max_series,
+            partitions: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Creates the day partitions a batch needs, outside its transaction.
+    async fn ensure_partitions(&self, batch: &Batch) -> StoreResult<()> {
+        let mut wanted: Vec<(&'static str, i64)> = Vec::new();
+        wanted.extend(
+            batch
+                .metrics
+                .iter()
+                .map(|m| ("samples", m.ts.div_euclid(DAY_MS))),
+        );
+        wanted.extend(
+            batch
+                .events
+                .iter()
+                .map(|e| ("events", e.ts.div_euclid(DAY_MS))),
+        );
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted.retain(|p| !self.partitions.lock().expect("partition lock").contains(p));
+        for (table, day) in wanted {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ({}) TO ({})",
+                partition_name(table, day),
+                day * DAY_MS,
+                (day + 1) * DAY_MS
+            );
+            if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
+                // Another process may have created it at the same moment; only a missing table is an error.
+                if !self.partition_exists(table, day).await? {
+                    return Err(e.into());
+                }
+            }
+            self.partitions
+                .lock()
+                .expect("partition lock")
+                .insert((table, day));
+        }
+        Ok(())
+    }
+
+    async fn partition_exists(&self, table: &str, day: i64) -> StoreResult<bool> {
+        let name = partition_name(table, day);
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname = $1 AND n.nspname = current_schema()",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+}
+
+fn partition_name(table: &str, day: i64) -> String {
+    let date = chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+        .map(|d| d.format("%Y%m%d").to_string());
+    format!("{table}_p{}", date.unwrap_or_else(|| day.to_string()))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn write(&self, batch: &Batch) -> StoreResult<Vec<i64>> {
+        self.ensure_partitions(batch).await?;
+        let prepared = PreparedBatch::new(batch);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut tx = self.pool.begin().await?;
+        let (ids, created) = resolve_series(
+            &mut tx,
+            &self.cache,
+            &prepared,
+            &self.known_series,
+            self.max_series,
+            now,
+        )
+        .await?;
+        let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
+        insert_rows(&mut tx, batch, &sample_ids).await?;
+        tx.commit().await?;
+        self.known_series.fetch_add(created, Ordering::Relaxed);
+        self.cache.insert_all(
+            prepared
+                .distinct
+                .iter()
+                .zip(&ids)
+                .map(|((k, _), id)| ((*k).clone(), *id)),
+        );
+        Ok(sample_ids)
+    }
+
+    async fn series(&self, metric: &str) -> StoreResult<Vec<SeriesRow>> {
+        series(&self.pool, metric).await
+    }
+    async fn samples(&self, ids: &[i64], from: i64, to: i64) -> StoreResult<Vec<SampleRow>> {
+        samples(&self.pool, ids, from, to).await
+    }
+    async fn rollups(
+        &self,
+        resolution: Resolution,
+        ids: &[i64],
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<RollupRow>> {
+        rollups(&self.pool, resolution, ids, from, to).await
+    }
+    async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
+        metrics(&self.pool).await
+    }
+    async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRow>> {
+        events(&self.pool, query).await
+    }
+    async fn put_key(&self, key: &ApiKey) -> StoreResult<()> {
+        put_key(&self.pool, key, chrono::Utc::now().timestamp_millis()).await
+    }
+    async fn find_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        find_key(&self.pool, hash).await
+    }
+    async fn has_key(&self, kind: KeyKind) -> StoreResult<bool> {
+        has_key(&self.pool, kind).await
+    }
+
+    async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
+        let mut report = ExpiryReport::default();
+        // Whole days before the horizon go as partitions; the rest of a day waits for its turn.
+        for table in PARTITIONED {
+            let children: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_inherits i \
+                 JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+                 JOIN pg_namespace n ON n.oid = p.relnamespace \
+                 WHERE p.relname = $1 AND n.nspname = current_schema()",
+            )
+            .bind(table)
+            .fetch_all(&self.pool)
+            .await?;
+            for child in children {
+                let Some(day) = child
+                    .strip_prefix(&format!("{table}_p"))
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+                else {
+                    continue;
+                };
+                let end = day
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp_millis()
+                    + DAY_MS;
+                if end <= raw_before {
+                    sqlx::query(&format!("DROP TABLE IF EXISTS {child}"))
+                        .execute(&self.pool)
+                        .await?;
+                    self.partitions
+                        .lock()
+                        .expect("partition lock")
+                        .remove(&(table, end / DAY_MS - 1));
+                    report.raw += 1;
+                }
+            }
+        }
+        for (table, column) in [
+            ("errors", "ts"),
+            ("spans", "start"),
+            ("security_events", "ts"),
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE {column} < $1");
+            report.raw += sqlx::query(&sql)
+                .bind(raw_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        for table in ["rollup_1m", "rollup_1h"] {
+            let sql = format!("DELETE FROM {table} WHERE bucket < $1");
+            report.rollups += sqlx::query(&sql)
+                .bind(rollup_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(report)
+    }
+
+    async fn counts(&self) -> StoreResult<TableCounts> {
+        counts(&self.pool).await
+    }
+    async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

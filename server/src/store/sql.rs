@@ -1,0 +1,352 @@
+//! SQL that SQLite and PostgreSQL share, written once.
+//!
+//! The queries are identical on both backends except for their placeholders, which
+//! `QueryBuilder` writes for each. A macro stamps the functions out per concrete database type,
+//! which keeps them free of sqlx's generic executor bounds.
+
+/// Most bind parameters one statement carries; both backends allow more (32 766 and 65 535).
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+macro_rules! shared_sql {
+    ($db:ty) => {
+        use crate::ingest::model::{Batch, MetricKind};
+        use crate::store::rollup::{self, Resolution, RollupRow};
+        use crate::store::sql::MAX_BINDS;
+        use crate::store::{
+            parse_labels, ApiKey, EventQuery, EventRow, KeyKind, MetricInfo, PreparedBatch, SampleRow,
+            SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
+        };
+        use sqlx::{Pool, QueryBuilder, Row, Transaction};
+        use std::collections::{BTreeMap, BTreeSet};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// Finds or creates the series of a batch. New series count against `limit`.
+        pub(crate) async fn resolve_series(
+            tx: &mut Transaction<'_, $db>,
+            cache: &SeriesCache,
+            prepared: &PreparedBatch<'_>,
+            known: &AtomicUsize,
+            limit: usize,
+            now: i64,
+        ) -> StoreResult<(Vec<i64>, usize)> {
+            let mut ids = Vec::with_capacity(prepared.distinct.len());
+            let mut created = 0usize;
+            for (key, kind) in &prepared.distinct {
+                if let Some(id) = cache.get(key) {
+                    ids.push(id);
+                    continue;
+                }
+                let labels = key.labels_json();
+                let inserted = sqlx::query(concat!(
+                    "INSERT INTO series (name, labels, kind, created_at) VALUES ($1, $2, $3, $4) ",
+                    "ON CONFLICT (name, labels) DO NOTHING"
+                ))
+                .bind(&key.name)
+                .bind(&labels)
+                .bind(kind.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if inserted > 0 {
+                    created += 1;
+                    if known.load(Ordering::Relaxed) + created > limit {
+                        return Err(StoreError::SeriesLimit { limit });
+                    }
+                }
+                let id: i64 = sqlx::query_scalar("SELECT id FROM series WHERE name = $1 AND labels = $2")
+                    .bind(&key.name)
+                    .bind(&labels)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                ids.push(id);
+            }
+            Ok((ids, created))
+        }
+
+        /// Inserts every row of a batch except series (already resolved) and rollups.
+        pub(crate) async fn insert_rows(
+            tx: &mut Transaction<'_, $db>,
+            batch: &Batch,
+            sample_ids: &[i64],
+        ) -> StoreResult<()> {
+            let rows: Vec<(i64, i64, f64)> =
+                batch.metrics.iter().zip(sample_ids).map(|(m, id)| (*id, m.ts, m.value)).collect();
+            for chunk in rows.chunks(MAX_BINDS / 3) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO samples (series_id, ts, value) ");
+                q.push_values(chunk, |mut b, (id, ts, v)| {
+                    b.push_bind(*id).push_bind(*ts).push_bind(*v);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            for chunk in batch.events.chunks(MAX_BINDS / 4) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO events (ts, name, properties, labels) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.ts)
+                        .push_bind(e.name.clone())
+                        .push_bind(e.properties.to_string())
+                        .push_bind(json(&e.labels));
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            for chunk in batch.errors.chunks(MAX_BINDS / 7) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO errors (ts, fingerprint, type, message, stacktrace, tags, labels) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.ts)
+                        .push_bind(e.fingerprint.clone())
+                        .push_bind(e.kind.clone())
+                        .push_bind(e.message.clone())
+                        .push_bind(json(&e.stacktrace))
+                        .push_bind(json(&e.tags))
+                        .push_bind(json(&e.labels));
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            for chunk in batch.spans.chunks(MAX_BINDS / 10) {
+                let mut q = QueryBuilder::<$db>::new(concat!(
+                    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, service, start, ",
+                    "duration_ms, status, attributes, labels) "
+                ));
+                q.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.trace_id.clone())
+                        .push_bind(s.span_id.clone())
+                        .push_bind(s.parent_span_id.clone())
+                        .push_bind(s.name.clone())
+                        .push_bind(s.service.clone())
+                        .push_bind(s.start)
+                        .push_bind(s.duration_ms)
+                        .push_bind(s.status.clone())
+                        .push_bind(s.attributes.to_string())
+                        .push_bind(json(&s.labels));
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            for chunk in batch.security.chunks(MAX_BINDS / 6) {
+                let mut q =
+                    QueryBuilder::<$db>::new("INSERT INTO security_events (ts, kind, actor, ip, details, labels) ");
+                q.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.ts)
+                        .push_bind(s.kind.clone())
+                        .push_bind(s.actor.clone())
+                        .push_bind(s.ip.clone())
+                        .push_bind(s.details.to_string())
+                        .push_bind(json(&s.labels));
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            for resolution in [Resolution::Minute, Resolution::Hour] {
+                let agg = rollup::aggregate(rows.iter().copied(), resolution);
+                upsert_rollups(tx, &agg, resolution).await?;
+            }
+            Ok(())
+        }
+
+        async fn upsert_rollups(
+            tx: &mut Transaction<'_, $db>,
+            rows: &[RollupRow],
+            resolution: Resolution,
+        ) -> StoreResult<()> {
+            let table = resolution.table();
+            for chunk in rows.chunks(MAX_BINDS / 8) {
+                let mut q = QueryBuilder::<$db>::new(format!(
+                    "INSERT INTO {table} (series_id, bucket, count, sum, min, max, last, last_ts) "
+                ));
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.series_id)
+                        .push_bind(r.bucket)
+                        .push_bind(r.count)
+                        .push_bind(r.sum)
+                        .push_bind(r.min)
+                        .push_bind(r.max)
+                        .push_bind(r.last)
+                        .push_bind(r.last_ts);
+                });
+                q.push(format!(
+                    " ON CONFLICT (series_id, bucket) DO UPDATE SET \
+                     count = {table}.count + excluded.count, \
+                     sum = {table}.sum + excluded.sum, \
+                     min = CASE WHEN excluded.min < {table}.min THEN excluded.min ELSE {table}.min END, \
+                     max = CASE WHEN excluded.max > {table}.max THEN excluded.max ELSE {table}.max END, \
+                     last = CASE WHEN excluded.last_ts >= {table}.last_ts THEN excluded.last ELSE {table}.last END, \
+                     last_ts = CASE WHEN excluded.last_ts >= {table}.last_ts THEN excluded.last_ts ELSE {table}.last_ts END"
+                ));
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        fn json<T: serde::Serialize>(value: &T) -> String {
+            serde_json::to_string(value).expect("in-memory values serialise")
+        }
+
+        pub(crate) async fn series(pool: &Pool<$db>, metric: &str) -> StoreResult<Vec<SeriesRow>> {
+            let rows = sqlx::query("SELECT id, name, labels, kind FROM series WHERE name = $1 ORDER BY id")
+                .bind(metric)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SeriesRow {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        labels: parse_labels(r.try_get("labels")?)?,
+                        kind: MetricKind::parse(r.try_get("kind")?),
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn samples(
+            pool: &Pool<$db>,
+            ids: &[i64],
+            from: i64,
+            to: i64,
+        ) -> StoreResult<Vec<SampleRow>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(1000) {
+                let mut q = QueryBuilder::<$db>::new("SELECT series_id, ts, value FROM samples WHERE ts >= ");
+                q.push_bind(from).push(" AND ts < ").push_bind(to).push(" AND series_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY series_id, ts");
+                let rows = q.build().fetch_all(pool).await?;
+                for r in rows {
+                    out.push(SampleRow { series_id: r.try_get(0)?, ts: r.try_get(1)?, value: r.try_get(2)? });
+                }
+            }
+            Ok(out)
+        }
+
+        pub(crate) async fn rollups(
+            pool: &Pool<$db>,
+            resolution: Resolution,
+            ids: &[i64],
+            from: i64,
+            to: i64,
+        ) -> StoreResult<Vec<RollupRow>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(1000) {
+                let mut q = QueryBuilder::<$db>::new(format!(
+                    "SELECT series_id, bucket, count, sum, min, max, last, last_ts FROM {} WHERE bucket >= ",
+                    resolution.table()
+                ));
+                q.push_bind(from).push(" AND bucket < ").push_bind(to).push(" AND series_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY series_id, bucket");
+                for r in q.build().fetch_all(pool).await? {
+                    out.push(RollupRow {
+                        series_id: r.try_get(0)?,
+                        bucket: r.try_get(1)?,
+                        count: r.try_get(2)?,
+                        sum: r.try_get(3)?,
+                        min: r.try_get(4)?,
+                        max: r.try_get(5)?,
+                        last: r.try_get(6)?,
+                        last_ts: r.try_get(7)?,
+                    });
+                }
+            }
+            Ok(out)
+        }
+
+        pub(crate) async fn metrics(pool: &Pool<$db>) -> StoreResult<Vec<MetricInfo>> {
+            let rows = sqlx::query("SELECT name, kind, labels FROM series ORDER BY name").fetch_all(pool).await?;
+            let mut by_name: BTreeMap<String, (MetricKind, BTreeSet<String>)> = BTreeMap::new();
+            for r in rows {
+                let name: String = r.try_get(0)?;
+                let kind = MetricKind::parse(r.try_get(1)?);
+                let labels = parse_labels(r.try_get(2)?)?;
+                let entry = by_name.entry(name).or_insert_with(|| (kind, BTreeSet::new()));
+                entry.1.extend(labels.into_keys());
+            }
+            Ok(by_name
+                .into_iter()
+                .map(|(name, (kind, labels))| MetricInfo { name, kind, labels: labels.into_iter().collect() })
+                .collect())
+        }
+
+        pub(crate) async fn events(pool: &Pool<$db>, query: &EventQuery) -> StoreResult<Vec<EventRow>> {
+            let mut q = QueryBuilder::<$db>::new("SELECT ts, name, properties, labels FROM events WHERE ts >= ");
+            q.push_bind(query.from).push(" AND ts < ").push_bind(query.to);
+            if let Some(name) = &query.name {
+                q.push(" AND name = ").push_bind(name.clone());
+            }
+            q.push(" ORDER BY ts DESC LIMIT ").push_bind(i64::from(query.limit));
+            let rows = q.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let properties: String = r.try_get(2)?;
+                    Ok(EventRow {
+                        timestamp: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                        properties: serde_json::from_str(&properties)
+                            .map_err(|e| StoreError::Corrupt(format!("event properties: {e}")))?,
+                        labels: parse_labels(r.try_get(3)?)?,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn put_key(pool: &Pool<$db>, key: &ApiKey, now: i64) -> StoreResult<()> {
+            sqlx::query(concat!(
+                "INSERT INTO api_keys (hash, prefix, kind, project, created_at) VALUES ($1, $2, $3, $4, $5) ",
+                "ON CONFLICT (hash) DO NOTHING"
+            ))
+            .bind(&key.hash)
+            .bind(&key.prefix)
+            .bind(key.kind.as_str())
+            .bind(&key.project)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        }
+
+        pub(crate) async fn find_key(pool: &Pool<$db>, hash: &str) -> StoreResult<Option<ApiKey>> {
+            let row = sqlx::query("SELECT hash, prefix, kind, project FROM api_keys WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| {
+                let kind: String = r.try_get(2)?;
+                Ok(ApiKey {
+                    hash: r.try_get(0)?,
+                    prefix: r.try_get(1)?,
+                    kind: if kind == "admin" { KeyKind::Admin } else { KeyKind::Ingest },
+                    project: r.try_get(3)?,
+                })
+            })
+            .transpose()
+        }
+
+        pub(crate) async fn has_key(pool: &Pool<$db>, kind: KeyKind) -> StoreResult<bool> {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE kind = $1")
+                .bind(kind.as_str())
+                .fetch_one(pool)
+                .await?;
+            Ok(n > 0)
+        }
+
+        pub(crate) async fn counts(pool: &Pool<$db>) -> StoreResult<TableCounts> {
+            let mut c = [0i64; 6];
+            for (slot, table) in c.iter_mut().zip(["series", "samples", "events", "errors", "spans", "security_events"]) {
+                *slot = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await?;
+            }
+            Ok(TableCounts { series: c[0], samples: c[1], events: c[2], errors: c[3], spans: c[4], security: c[5] })
+        }
+
+        pub(crate) async fn series_count(pool: &Pool<$db>) -> StoreResult<usize> {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM series").fetch_one(pool).await?;
+            Ok(n as usize)
+        }
+    };
+}
+
+pub(crate) use shared_sql;

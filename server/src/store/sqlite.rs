@@ -1,0 +1,175 @@
+//! The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.
+
+use super::sql::shared_sql;
+use super::{ExpiryReport, Store};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Sqlite;
+use std::str::FromStr;
+use std::time::Duration;
+
+shared_sql!(Sqlite);
+
+/// Rows deleted per statement by retention, so ingest is never blocked for long.
+const EXPIRE_CHUNK: i64 = 20_000;
+
+pub struct SqliteStore {
+    writer: Pool<Sqlite>,
+    readers: Pool<Sqlite>,
+    cache: SeriesCache,
+    known_series: AtomicUsize,
+    max_series: usize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and applies the SQLite migrations.
+    pub async fn open(url: &str, readers: u32, max_series: usize) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the client hears 202, even across power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Url {
+                    url: url.into(),
+                    reason: format!("cannot create directory {}: {e}", dir.display()),
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .connect_with(options.read_only(true))
+            .await?;
+        let known = series_count(&writer).await?;
+        Ok(SqliteStore {
+            writer,
+            readers,
+            cache: SeriesCache::new(max_series.min(200_000)),
+            known_series: AtomicUsize::new(known),
+            max_series,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn write(&self, batch: &Batch) -> StoreResult<Vec<i64>> {
+        let prepared = PreparedBatch::new(batch);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut tx = self.writer.begin().await?;
+        let (ids, created) = resolve_series(
+            &mut tx,
+            &self.cache,
+            &prepared,
+            &self.known_series,
+            self.max_series,
+            now,
+        )
+        .await?;
+        let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
+        insert_rows(&mut tx, batch, &sample_ids).await?;
+        tx.commit().await?;
+        self.known_series.fetch_add(created, Ordering::Relaxed);
+        self.cache.insert_all(
+            prepared
+                .distinct
+                .iter()
+                .zip(&ids)
+                .map(|((k, _), id)| ((*k).clone(), *id)),
+        );
+        Ok(sample_ids)
+    }
+
+    async fn series(&self, metric: &str) -> StoreResult<Vec<SeriesRow>> {
+        series(&self.readers, metric).await
+    }
+    async fn samples(&self, ids: &[i64], from: i64, to: i64) -> StoreResult<Vec<SampleRow>> {
+        samples(&self.readers, ids, from, to).await
+    }
+    async fn rollups(
+        &self,
+        resolution: Resolution,
+        ids: &[i64],
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<RollupRow>> {
+        rollups(&self.readers, resolution, ids, from, to).await
+    }
+    async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
+        metrics(&self.readers).await
+    }
+    async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRow>> {
+        events(&self.readers, query).await
+    }
+    async fn put_key(&self, key: &ApiKey) -> StoreResult<()> {
+        put_key(&self.writer, key, chrono::Utc::now().timestamp_millis()).await
+    }
+    async fn find_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        find_key(&self.readers, hash).await
+    }
+    async fn has_key(&self, kind: KeyKind) -> StoreResult<bool> {
+        has_key(&self.readers, kind).await
+    }
+
+    async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
+        let mut report = ExpiryReport::default();
+        let raw = [
+            ("samples", "ts"),
+            ("events", "ts"),
+            ("errors", "ts"),
+            ("spans", "start"),
+            ("security_events", "ts"),
+        ];
+        let rolled = [("rollup_1m", "bucket"), ("rollup_1h", "bucket")];
+        for (tables, before, counter) in [
+            (&raw[..], raw_before, &mut report.raw),
+            (&rolled[..], rollup_before, &mut report.rollups),
+        ] {
+            for (table, column) in tables {
+                // WITHOUT ROWID tables have no rowid: their deletes go by key range instead.
+                let sql = if table.starts_with("rollup") {
+                    format!("DELETE FROM {table} WHERE ({column}, series_id) IN (SELECT {column}, series_id FROM {table} WHERE {column} < ?1 LIMIT ?2)")
+                } else {
+                    format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)")
+                };
+                loop {
+                    let n = sqlx::query(&sql)
+                        .bind(before)
+                        .bind(EXPIRE_CHUNK)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected();
+                    *counter += n;
+                    if n < EXPIRE_CHUNK as u64 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn counts(&self) -> StoreResult<TableCounts> {
+        counts(&self.readers).await
+    }
+    async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.readers).await.is_ok()
+    }
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}

@@ -1,0 +1,253 @@
+//! The real `osprey` binary as a process: durability across SIGKILL, graceful SIGTERM, and a
+//! binary that serves the whole dashboard from an empty directory.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_osprey");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `bin` in `cwd` and returns once it logs that it is listening.
+fn spawn(bin: &Path, cwd: &Path, db: Option<&Path>) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(cwd)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("OSPREY_INGEST_KEY", common::INGEST_KEY)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(db) = db {
+        cmd.args(["--database-url", &format!("sqlite://{}", db.display())]);
+    }
+    let mut child = cmd.spawn().expect("start osprey");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("osprey listening") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("osprey did not start listening within 60 s");
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Sends batches of 50 samples, each batch its own `batch` label, from 4 clients until stopped;
+/// returns the ids of the batches that were acknowledged with 202.
+async fn load(base: String, stop: Arc<tokio::sync::Notify>, acked: Arc<Acks>) {
+    let now = common::now_ms();
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (base, acked, stop) = (base.clone(), acked.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let http = client();
+            for seq in 0.. {
+                let id = format!("{c}-{seq}");
+                let metrics: Vec<Value> = (0..50)
+                    .map(|i| json!({"timestamp": now - 1_000 + i, "name": "crash.m", "value": i, "labels": {"batch": id}}))
+                    .collect();
+                let send = http
+                    .post(format!("{base}/api/v1/ingest"))
+                    .bearer_auth(common::INGEST_KEY)
+                    .json(&json!({"metrics": metrics}))
+                    .send();
+                tokio::select! {
+                    _ = stop.notified() => return,
+                    r = send => match r {
+                        Ok(resp) if resp.status() == 202 => acked.add(id),
+                        Ok(resp) if resp.status() == 429 => {}
+                        _ => return, // the server is gone
+                    }
+                }
+            }
+        }));
+    }
+    for c in clients {
+        let _ = c.await;
+    }
+}
+
+/// Counts stored samples per batch label.
+async fn stored(base: &str) -> BTreeMap<String, f64> {
+    let body: Value = client()
+        .get(format!("{base}/api/v1/query_range?metric=crash.m&from=now-1h&to=now&step=1h&agg=count&group_by=batch"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["labels"]["batch"].as_str().unwrap().to_string(),
+                s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[1].as_f64().unwrap())
+                    .sum(),
+            )
+        })
+        .collect()
+}
+
+/// Batch ids acknowledged so far, with a wake-up for each new one.
+#[derive(Default)]
+struct Acks {
+    ids: Mutex<BTreeSet<String>>,
+    progress: tokio::sync::Notify,
+}
+
+impl Acks {
+    fn add(&self, id: String) {
+        self.ids.lock().unwrap().insert(id);
+        self.progress.notify_one();
+    }
+    async fn wait_for(&self, n: usize) {
+        while self.ids.lock().unwrap().len() < n {
+            self.progress.notified().await;
+        }
+    }
+    fn all(&self) -> BTreeSet<String> {
+        self.ids.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_when_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("osprey.db");
+    let mut server = spawn(Path::new(BIN), dir.path(), Some(&db));
+    let acked = Arc::new(Acks::default());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let loader = tokio::spawn(load(server.base.clone(), stop.clone(), acked.clone()));
+    acked.wait_for(60).await;
+    server.child.kill().unwrap(); // SIGKILL, mid-load
+    server.child.wait().unwrap();
+    stop.notify_waiters();
+    let _ = loader.await;
+    let acked = acked.all();
+
+    let mut again = spawn(Path::new(BIN), dir.path(), Some(&db));
+    let stored = stored(&again.base).await;
+    for id in &acked {
+        assert_eq!(
+            stored.get(id),
+            Some(&50.0),
+            "acknowledged batch {id} lost or partial after SIGKILL"
+        );
+    }
+    for (id, n) in &stored {
+        assert_eq!(*n, 50.0, "batch {id} was stored partially");
+    }
+    again.child.kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_acknowledged_work_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("osprey.db");
+    let mut server = spawn(Path::new(BIN), dir.path(), Some(&db));
+    let acked = Arc::new(Acks::default());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let loader = tokio::spawn(load(server.base.clone(), stop.clone(), acked.clone()));
+    acked.wait_for(40).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "osprey exited with {exit:?} after SIGTERM");
+    stop.notify_waiters();
+    let _ = loader.await;
+    let acked = acked.all();
+    let mut again = spawn(Path::new(BIN), dir.path(), Some(&db));
+    let stored = stored(&again.base).await;
+    for id in &acked {
+        assert_eq!(
+            stored.get(id),
+            Some(&50.0),
+            "acknowledged batch {id} lost after SIGTERM"
+        );
+    }
+    again.child.kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_alone_serves_the_dashboard_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("osprey");
+    std::fs::copy(BIN, &bin).unwrap();
+    let mut server = spawn(&bin, dir.path(), None);
+    let http = client();
+    let page = http.get(format!("{}/", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Overview") && html.contains("/pkg/osprey.js"),
+        "{html}"
+    );
+    assert!(
+        dir.path().join("data/osprey.db").exists(),
+        "the default database is created under ./data"
+    );
+    // The site is embedded when the build had one (make test builds it first).
+    if option_env!("OSPREY_SITE_DIR").is_some() {
+        for (path, kind) in [
+            ("/pkg/osprey.js", "javascript"),
+            ("/pkg/osprey_bg.wasm", "wasm"),
+            ("/pkg/osprey.css", "css"),
+            ("/favicon.svg", "svg"),
+        ] {
+            let resp = http
+                .get(format!("{}{path}", server.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(ct.contains(kind), "{path}: {ct}");
+        }
+    }
+    server.child.kill().unwrap();
+}

@@ -1,0 +1,289 @@
+//! One suite of storage behaviour, run against SQLite and PostgreSQL alike.
+
+mod common;
+
+use osprey::config::IngestConfig;
+use osprey::ingest::model::{self, Batch};
+use osprey::store::{ApiKey, EventQuery, KeyKind, Resolution, Store, StoreError};
+use std::sync::Arc;
+
+const T0: i64 = 1_795_780_800_000; // 2026-11-27T12:00:00Z
+
+fn batch(json: serde_json::Value) -> Batch {
+    model::decode(
+        &serde_json::to_vec(&json).unwrap(),
+        &IngestConfig::default(),
+    )
+    .expect("valid batch")
+}
+
+fn samples(name: &str, service: &str, points: &[(i64, f64)]) -> serde_json::Value {
+    let metrics: Vec<_> = points
+        .iter()
+        .map(|(t, v)| serde_json::json!({"timestamp": t, "name": name, "value": v, "labels": {"service": service}}))
+        .collect();
+    serde_json::json!({ "metrics": metrics })
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn writes_and_reads_samples(store: Arc<dyn Store>) {
+        store
+            .write(&batch(samples(
+                "lat",
+                "api",
+                &[(T0, 1.0), (T0 + 1_000, 2.0), (T0 + 2_000, 3.0)],
+            )))
+            .await
+            .unwrap();
+        store
+            .write(&batch(samples("lat", "web", &[(T0, 10.0)])))
+            .await
+            .unwrap();
+        let series = store.series("lat").await.unwrap();
+        assert_eq!(series.len(), 2);
+        let api = series
+            .iter()
+            .find(|s| s.labels["service"] == "api")
+            .unwrap();
+        let rows = store.samples(&[api.id], T0, T0 + 2_000).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.ts, r.value)).collect::<Vec<_>>(),
+            vec![(T0, 1.0), (T0 + 1_000, 2.0)],
+            "to is exclusive"
+        );
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.series, counts.samples), (2, 4));
+    }
+
+    pub async fn a_failed_batch_stores_nothing(store: Arc<dyn Store>) {
+        // The store was opened with a limit of 2 series; a batch with 3 new ones must leave no trace.
+        let mut b = batch(samples("m", "a", &[(T0, 1.0)]));
+        b.append(batch(samples("m", "b", &[(T0, 1.0)])));
+        b.append(batch(samples("m", "c", &[(T0, 1.0)])));
+        b.append(batch(
+            serde_json::json!({"events": [{"timestamp": T0, "name": "e"}]}),
+        ));
+        match store.write(&b).await {
+            Err(StoreError::SeriesLimit { limit: 2 }) => {}
+            other => panic!("expected the series limit, got {other:?}"),
+        }
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.series, counts.samples, counts.events), (0, 0, 0));
+        // Within the limit, the same store accepts writes.
+        store
+            .write(&batch(samples("m", "a", &[(T0, 1.0)])))
+            .await
+            .unwrap();
+        assert_eq!(store.counts().await.unwrap().series, 1);
+    }
+
+    pub async fn rollups_accumulate_across_commits(store: Arc<dyn Store>) {
+        store
+            .write(&batch(samples(
+                "cpu",
+                "db",
+                &[(T0, 4.0), (T0 + 30_000, 2.0), (T0 + 60_000, 8.0)],
+            )))
+            .await
+            .unwrap();
+        store
+            .write(&batch(samples("cpu", "db", &[(T0 + 59_000, 6.0)])))
+            .await
+            .unwrap();
+        let id = store.series("cpu").await.unwrap()[0].id;
+        let minutes = store
+            .rollups(Resolution::Minute, &[id], T0, T0 + 120_000)
+            .await
+            .unwrap();
+        assert_eq!(minutes.len(), 2);
+        let m = minutes[0];
+        assert_eq!(
+            (m.bucket, m.count, m.sum, m.min, m.max),
+            (T0, 3, 12.0, 2.0, 6.0)
+        );
+        assert_eq!((m.last, m.last_ts), (6.0, T0 + 59_000));
+        let hours = store
+            .rollups(Resolution::Hour, &[id], T0 - 3_600_000, T0 + 3_600_000)
+            .await
+            .unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!((hours[0].count, hours[0].max), (4, 8.0));
+    }
+
+    pub async fn stores_events_errors_spans_and_security(store: Arc<dyn Store>) {
+        store
+            .write(&batch(serde_json::json!({
+                "context": {"service": "checkout"},
+                "events": [
+                    {"timestamp": T0, "name": "purchase", "properties": {"amount": 42.5}},
+                    {"timestamp": T0 + 1, "name": "purchase", "properties": {"amount": 7}},
+                    {"timestamp": T0 + 2, "name": "signup"}
+                ],
+                "errors": [{"timestamp": T0, "type": "TypeError", "message": "x is undefined", "stacktrace": [{"function": "f", "file": "a.js", "line": 1}]}],
+                "spans": [{"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331", "name": "GET /", "start": T0, "duration_ms": 3.5}],
+                "security": [{"timestamp": T0, "kind": "auth_failure", "actor": "u-1", "ip": "203.0.113.7"}]
+            })))
+            .await
+            .unwrap();
+        let c = store.counts().await.unwrap();
+        assert_eq!((c.events, c.errors, c.spans, c.security), (3, 1, 1, 1));
+        let purchases = store
+            .events(&EventQuery {
+                name: Some("purchase".into()),
+                from: T0,
+                to: T0 + 10,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(purchases.len(), 2);
+        assert_eq!(purchases[0].timestamp, T0 + 1, "newest first");
+        assert_eq!(purchases[1].properties["amount"], 42.5);
+        assert_eq!(purchases[1].labels["service"], "checkout");
+        let limited = store
+            .events(&EventQuery {
+                name: None,
+                from: T0,
+                to: T0 + 10,
+                limit: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(limited.len(), 1);
+    }
+
+    pub async fn keys_are_found_by_hash(store: Arc<dyn Store>) {
+        assert!(!store.has_key(KeyKind::Ingest).await.unwrap());
+        let key = ApiKey {
+            hash: "ab".repeat(32),
+            prefix: "osp_ingest_12".into(),
+            kind: KeyKind::Ingest,
+            project: "default".into(),
+        };
+        store.put_key(&key).await.unwrap();
+        store.put_key(&key).await.unwrap();
+        assert_eq!(store.find_key(&key.hash).await.unwrap(), Some(key));
+        assert!(store.has_key(KeyKind::Ingest).await.unwrap());
+        assert!(!store.has_key(KeyKind::Admin).await.unwrap());
+        assert_eq!(store.find_key("00").await.unwrap(), None);
+    }
+
+    pub async fn retention_removes_only_expired_data(store: Arc<dyn Store>) {
+        let day = 86_400_000;
+        let old = T0 - 10 * day;
+        store
+            .write(&batch(samples("m", "a", &[(old, 1.0), (T0, 2.0)])))
+            .await
+            .unwrap();
+        store
+            .write(&batch(serde_json::json!({"events": [{"timestamp": old, "name": "e"}, {"timestamp": T0, "name": "e"}],
+                "security": [{"timestamp": old, "kind": "k"}, {"timestamp": T0, "kind": "k"}]})))
+            .await
+            .unwrap();
+        let report = store.expire(T0 - day, T0 - 30 * day).await.unwrap();
+        assert!(report.raw > 0);
+        let c = store.counts().await.unwrap();
+        assert_eq!((c.samples, c.events, c.security), (1, 1, 1));
+        let id = store.series("m").await.unwrap()[0].id;
+        assert_eq!(
+            store
+                .rollups(Resolution::Minute, &[id], 0, i64::MAX / 2)
+                .await
+                .unwrap()
+                .len(),
+            2,
+            "rollups outlive raw data"
+        );
+        store.expire(T0 - day, T0 + day).await.unwrap();
+        assert_eq!(
+            store
+                .rollups(Resolution::Minute, &[id], 0, i64::MAX / 2)
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        // Writing into a day whose partition was dropped works again.
+        store
+            .write(&batch(samples("m", "a", &[(old, 5.0)])))
+            .await
+            .unwrap();
+        assert_eq!(store.samples(&[id], old, old + 1).await.unwrap().len(), 1);
+    }
+
+    pub async fn catalogue_lists_metrics_with_label_names(store: Arc<dyn Store>) {
+        store
+            .write(&batch(serde_json::json!({"metrics": [
+                {"timestamp": T0, "name": "http.requests", "kind": "counter", "value": 1, "labels": {"service": "api"}},
+                {"timestamp": T0, "name": "http.requests", "kind": "counter", "value": 1, "labels": {"service": "web", "route": "/"}},
+                {"timestamp": T0, "name": "cpu", "value": 1}
+            ]})))
+            .await
+            .unwrap();
+        let m = store.metrics().await.unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].name, "cpu");
+        assert_eq!(
+            m[1].labels,
+            vec!["route".to_string(), "service".to_string()]
+        );
+        assert_eq!(m[1].kind, osprey::ingest::model::MetricKind::Counter);
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident => $max_series:expr),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::cases::$case(super::common::sqlite(dir.path(), $max_series).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some((store, _schema)) = super::common::postgres($max_series).await else { return };
+                    super::cases::$case(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    writes_and_reads_samples => 1000,
+    a_failed_batch_stores_nothing => 2,
+    rollups_accumulate_across_commits => 1000,
+    stores_events_errors_spans_and_security => 1000,
+    keys_are_found_by_hash => 1000,
+    retention_removes_only_expired_data => 1000,
+    catalogue_lists_metrics_with_label_names => 1000,
+}
+
+#[tokio::test]
+async fn sqlite_migrations_and_series_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = common::sqlite(dir.path(), 100).await;
+    first
+        .write(&batch(samples("m", "a", &[(T0, 1.0)])))
+        .await
+        .unwrap();
+    let id = first.series("m").await.unwrap()[0].id;
+    first.close().await;
+    let again = common::sqlite(dir.path(), 100).await;
+    again
+        .write(&batch(samples("m", "a", &[(T0 + 1, 2.0)])))
+        .await
+        .unwrap();
+    let series = again.series("m").await.unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].id, id);
+    assert_eq!(again.samples(&[id], T0, T0 + 2).await.unwrap().len(), 2);
+}
