@@ -85,7 +85,6 @@ pub fn overview_panels() -> Vec<PanelSpec> {
 }
 
 /// What the server gives pages to read data with; provided as context when rendering.
-#[cfg(feature = "ssr")]
 pub mod source {
     use crate::model::{PanelData, PanelSpec};
     use std::future::Future;
@@ -120,7 +119,6 @@ pub async fn load_overview(range: TimeRange) -> Result<Vec<PanelData>, ServerFnE
 }
 
 /// Runs futures concurrently and collects their outputs in order.
-#[cfg(feature = "ssr")]
 async fn futures_join_all<F: std::future::Future>(
     futures: impl IntoIterator<Item = F>,
 ) -> Vec<F::Output> {

@@ -44,6 +44,8 @@ pub struct DemoShop {
     revenue: f64,
     anomaly: Option<(Anomaly, i64)>,
     next_anomaly: i64,
+    /// When the last tick happened: counters grow by the time that really passed.
+    last_tick: Option<i64>,
 }
 
 impl DemoShop {
@@ -54,6 +56,7 @@ impl DemoShop {
             revenue: 0.0,
             anomaly: None,
             next_anomaly: start + 5 * 60_000,
+            last_tick: None,
         }
     }
 
@@ -84,9 +87,13 @@ impl DemoShop {
         matches!(self.anomaly, Some((k, _)) if k == kind)
     }
 
-    /// The shop over `[t - dt, t)`, as one ingest body per service. `detail` adds events,
-    /// errors, traces and security events (live ticks); backfill leaves most of them out.
-    pub fn tick(&mut self, t: i64, dt_ms: i64, detail: bool) -> Vec<Value> {
+    /// The shop since the last tick, at time `t`, as one ingest body per service. `detail`
+    /// adds events, errors, traces and security events (live ticks); backfill leaves them out.
+    pub fn tick(&mut self, t: i64, detail: bool) -> Vec<Value> {
+        let dt_ms = self
+            .last_tick
+            .map_or(1_000, |last| (t - last).clamp(1, 3_600_000));
+        self.last_tick = Some(t);
         self.advance_anomaly(t);
         let dt = dt_ms as f64 / 1000.0;
         let day = Self::daily(t);
@@ -250,7 +257,7 @@ pub async fn run(
             _ = stop.changed() => break,
             _ = ticker.tick() => {
                 let t = chrono::Utc::now().timestamp_millis();
-                for body in shop.tick(t, 1_000, true) {
+                for body in shop.tick(t, true) {
                     if let Err(e) = send(&ingest, &limits, &body).await {
                         tracing::warn!(error = %e, "demo batch not stored");
                     }
@@ -271,7 +278,7 @@ async fn backfill(
     let mut pending: Vec<Value> = Vec::new();
     while t < now {
         let dt = if now - t > 3_600_000 { 60_000 } else { 5_000 };
-        pending.extend(shop.tick(t, dt, false));
+        pending.extend(shop.tick(t, false));
         if pending.len() >= 240 {
             send(ingest, limits, &merge(std::mem::take(&mut pending))).await?;
         }
@@ -333,7 +340,7 @@ mod tests {
         let mut shop = DemoShop::new(7, 0);
         let start = 1_795_780_800_000;
         for i in 0..2_000 {
-            for body in shop.tick(start + i * 1_000, 1_000, true) {
+            for body in shop.tick(start + i * 1_000, true) {
                 let bytes = serde_json::to_vec(&body).unwrap();
                 model::decode(&bytes, &limits).unwrap_or_else(|e| panic!("{e:?} in {body}"));
             }
@@ -357,7 +364,7 @@ mod tests {
     #[test]
     fn merged_backfill_keeps_the_service_label() {
         let mut shop = DemoShop::new(3, 0);
-        let merged = merge(shop.tick(1_795_780_800_000, 60_000, false));
+        let merged = merge(shop.tick(1_795_780_800_000, false));
         let b = model::decode(
             &serde_json::to_vec(&merged).unwrap(),
             &IngestConfig::default(),

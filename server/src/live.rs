@@ -4,7 +4,7 @@
 
 use crate::ingest::model::Labels;
 use crate::ingest::Committed;
-use crate::query::engine::{self, BucketAcc};
+use crate::query::engine::{self, BucketAcc, Increase};
 use crate::query::params::Agg;
 use crate::telemetry::Telemetry;
 use app::model::SeriesPoints;
@@ -164,8 +164,9 @@ async fn follow(
 pub struct LiveAggregator {
     spec: LiveSpec,
     groups: HashMap<Labels, BTreeMap<i64, BucketAcc>>,
-    /// Last value per series, for rates.
-    last: HashMap<i64, f64>,
+    /// For rates: each series' increase per (group, bucket), and each series' last sample.
+    increases: HashMap<(Labels, i64), HashMap<i64, Increase>>,
+    last: HashMap<i64, (i64, f64)>,
     /// Whether each series seen matches the stream's metric and filter.
     matches: HashMap<i64, Option<Labels>>,
     touched: BTreeSet<(Labels, i64)>,
@@ -177,6 +178,7 @@ impl LiveAggregator {
         LiveAggregator {
             spec,
             groups: HashMap::new(),
+            increases: HashMap::new(),
             last: HashMap::new(),
             matches: HashMap::new(),
             touched: BTreeSet::new(),
@@ -213,25 +215,31 @@ impl LiveAggregator {
                 .clone();
             let Some(group) = group else { continue };
             let bucket = s.ts.div_euclid(step) * step;
-            let prev = self.last.insert(s.series_id, s.value);
+            let prev = self.last.insert(s.series_id, (s.ts, s.value));
             if bucket < self.newest.saturating_sub(OPEN_BUCKETS * step) {
                 continue;
             }
             self.newest = self.newest.max(bucket);
-            let acc = self
-                .groups
-                .entry(group.clone())
-                .or_default()
-                .entry(bucket)
-                .or_default();
             if self.spec.agg == Agg::Rate {
-                match prev {
-                    Some(p) => acc.add_increase(engine::counter_increase(p, s.value)),
-                    None => continue,
+                let Some(prev) = prev.filter(|p| p.0 < s.ts) else {
+                    continue;
+                };
+                self.increases
+                    .entry((group.clone(), bucket))
+                    .or_default()
+                    .entry(s.series_id)
+                    .or_default()
+                    .add(prev, (s.ts, s.value));
+            } else {
+                let acc = self
+                    .groups
+                    .entry(group.clone())
+                    .or_default()
+                    .entry(bucket)
+                    .or_default();
+                if !keep || acc.value(Agg::Count).unwrap_or(0.0) < MAX_BUCKET_VALUES as f64 {
+                    acc.add(s.value, keep);
                 }
-            } else if !keep || acc.value(Agg::Count, step).unwrap_or(0.0) < MAX_BUCKET_VALUES as f64
-            {
-                acc.add(s.value, keep);
             }
             self.touched.insert((group, bucket));
         }
@@ -245,12 +253,17 @@ impl LiveAggregator {
     pub fn flush(&mut self) -> Vec<SeriesPoints> {
         let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
         for (group, bucket) in std::mem::take(&mut self.touched) {
-            if let Some(v) = self
-                .groups
-                .get_mut(&group)
-                .and_then(|g| g.get_mut(&bucket))
-                .and_then(|a| a.value(self.spec.agg, self.spec.step))
-            {
+            let value = if self.spec.agg == Agg::Rate {
+                let series = self.increases.get(&(group.clone(), bucket));
+                let rates = series
+                    .into_iter()
+                    .flat_map(|m| m.values().filter_map(Increase::per_second));
+                rates.reduce(|a, b| a + b)
+            } else {
+                let acc = self.groups.get_mut(&group).and_then(|g| g.get_mut(&bucket));
+                acc.and_then(|a| a.value(self.spec.agg))
+            };
+            if let Some(v) = value {
                 out.entry(group).or_default().push((bucket, v));
             }
         }
@@ -259,6 +272,7 @@ impl LiveAggregator {
             buckets.retain(|b, _| *b >= horizon);
         }
         self.groups.retain(|_, b| !b.is_empty());
+        self.increases.retain(|(_, b), _| *b >= horizon);
         out.into_iter()
             .map(|(labels, points)| SeriesPoints {
                 metric: self.spec.metric.clone(),

@@ -152,15 +152,24 @@ mod browser {
         let root = backend.into_drawing_area();
         if let Ok(g) = draw(&root, &st.data, &theme_colors()) {
             st.geometry = g;
+            // What was drawn, for tests and for anyone inspecting the page.
+            let points: usize = st.data.series.iter().map(|s| s.points.len()).sum();
+            let max = st
+                .data
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let _ = canvas.set_attribute("data-points", &points.to_string());
             let _ = canvas.set_attribute(
-                "data-drawn",
-                &st.data
-                    .series
-                    .iter()
-                    .map(|s| s.points.len())
-                    .sum::<usize>()
-                    .to_string(),
+                "data-max",
+                &if max.is_finite() {
+                    max.to_string()
+                } else {
+                    String::new()
+                },
             );
+            let _ = canvas.set_attribute("data-span", &(st.data.to - st.data.from).to_string());
         }
     }
 

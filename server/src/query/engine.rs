@@ -46,7 +46,8 @@ pub struct BucketAcc {
     min: f64,
     max: f64,
     values: Vec<f64>,
-    increase: f64,
+    /// Sum of the per-second rates of the bucket's series.
+    rate: f64,
     has_rate: bool,
 }
 
@@ -58,7 +59,7 @@ impl Default for BucketAcc {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             values: Vec::new(),
-            increase: 0.0,
+            rate: 0.0,
             has_rate: false,
         }
     }
@@ -76,9 +77,9 @@ impl BucketAcc {
         }
     }
 
-    /// Adds a counter increase (for `rate`).
-    pub fn add_increase(&mut self, delta: f64) {
-        self.increase += delta;
+    /// Adds one series' per-second rate (for `rate`).
+    pub fn add_rate(&mut self, per_second: f64) {
+        self.rate += per_second;
         self.has_rate = true;
     }
 
@@ -90,11 +91,9 @@ impl BucketAcc {
     }
 
     /// The bucket's value under `agg`, or `None` when it has no data for it.
-    pub fn value(&mut self, agg: Agg, step_ms: i64) -> Option<f64> {
+    pub fn value(&mut self, agg: Agg) -> Option<f64> {
         match agg {
-            Agg::Rate => self
-                .has_rate
-                .then(|| self.increase / (step_ms as f64 / 1000.0)),
+            Agg::Rate => self.has_rate.then_some(self.rate),
             _ if self.count == 0 => None,
             Agg::Avg => Some(self.sum / self.count as f64),
             Agg::Sum => Some(self.sum),
@@ -127,6 +126,50 @@ pub fn counter_increase(prev: f64, cur: f64) -> f64 {
     }
 }
 
+/// The increase of one series within one bucket, and the time it took: pairs of consecutive
+/// samples are credited to the bucket of the later one, so a bucket's rate is measured over
+/// the time its samples actually cover (right for partial buckets and sparse samples alike).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Increase {
+    pub amount: f64,
+    pub span_ms: i64,
+}
+
+impl Increase {
+    pub fn add(&mut self, prev: (i64, f64), cur: (i64, f64)) {
+        self.amount += counter_increase(prev.1, cur.1);
+        self.span_ms += cur.0 - prev.0;
+    }
+    pub fn per_second(&self) -> Option<f64> {
+        (self.span_ms > 0).then(|| self.amount / (self.span_ms as f64 / 1000.0))
+    }
+}
+
+/// Adds each series' rate per bucket into `accs`, from `(time, value)` pairs in time order.
+fn add_rates(accs: &mut [BucketAcc], buckets: Buckets, points: impl Iterator<Item = (i64, f64)>) {
+    let mut prev: Option<(i64, f64)> = None;
+    let mut open: Option<(usize, Increase)> = None;
+    for cur in points {
+        if let (Some(i), Some(p)) = (buckets.index(cur.0), prev) {
+            match &mut open {
+                Some((j, inc)) if *j == i => inc.add(p, cur),
+                _ => {
+                    if let Some((j, inc)) = open.take() {
+                        inc.per_second().map(|r| accs[j].add_rate(r));
+                    }
+                    let mut inc = Increase::default();
+                    inc.add(p, cur);
+                    open = Some((i, inc));
+                }
+            }
+        }
+        prev = Some(cur);
+    }
+    if let Some((j, inc)) = open {
+        inc.per_second().map(|r| accs[j].add_rate(r));
+    }
+}
+
 /// Aggregates raw samples of one group's series into points.
 pub fn aggregate_samples(
     series: &[SeriesSamples<'_>],
@@ -136,21 +179,14 @@ pub fn aggregate_samples(
     let mut accs = vec![BucketAcc::default(); buckets.len];
     let keep = matches!(agg, Agg::Quantile(_));
     for s in series {
-        let mut prev: Option<f64> = None;
+        if agg == Agg::Rate {
+            add_rates(&mut accs, buckets, s.samples.iter().copied());
+            continue;
+        }
         for &(ts, v) in s.samples {
-            let Some(i) = buckets.index(ts) else {
-                prev = Some(v);
-                continue;
-            };
-            let acc = &mut accs[i];
-            if agg == Agg::Rate {
-                if let Some(p) = prev {
-                    acc.add_increase(counter_increase(p, v));
-                }
-            } else {
-                acc.add(v, keep);
+            if let Some(i) = buckets.index(ts) {
+                accs[i].add(v, keep);
             }
-            prev = Some(v);
         }
     }
     finish(accs, buckets, agg)
@@ -161,21 +197,15 @@ pub fn aggregate_samples(
 pub fn aggregate_rollups(series: &[&[RollupRow]], buckets: Buckets, agg: Agg) -> Vec<(i64, f64)> {
     let mut accs = vec![BucketAcc::default(); buckets.len];
     for rows in series {
-        let mut prev_last: Option<f64> = None;
+        if agg == Agg::Rate {
+            // Each row's last value stands for the counter at its bucket's end.
+            add_rates(&mut accs, buckets, rows.iter().map(|r| (r.last_ts, r.last)));
+            continue;
+        }
         for r in *rows {
-            let Some(i) = buckets.index(r.bucket) else {
-                prev_last = Some(r.last);
-                continue;
-            };
-            let acc = &mut accs[i];
-            if agg == Agg::Rate {
-                if let Some(p) = prev_last {
-                    acc.add_increase(counter_increase(p, r.last));
-                }
-            } else {
-                acc.add_rollup(r);
+            if let Some(i) = buckets.index(r.bucket) {
+                accs[i].add_rollup(r);
             }
-            prev_last = Some(r.last);
         }
     }
     finish(accs, buckets, agg)
@@ -184,7 +214,7 @@ pub fn aggregate_rollups(series: &[&[RollupRow]], buckets: Buckets, agg: Agg) ->
 fn finish(mut accs: Vec<BucketAcc>, buckets: Buckets, agg: Agg) -> Vec<(i64, f64)> {
     accs.iter_mut()
         .enumerate()
-        .filter_map(|(i, acc)| acc.value(agg, buckets.step).map(|v| (buckets.time(i), v)))
+        .filter_map(|(i, acc)| acc.value(agg).map(|v| (buckets.time(i), v)))
         .collect()
 }
 
@@ -276,8 +306,24 @@ mod tests {
         let bk = b(0, 3_999, 2_000);
         assert_eq!(
             aggregate_samples(&[SeriesSamples { samples: &a }], bk, Agg::Rate),
-            vec![(0, 5.0), (2_000, 7.5)]
+            vec![(0, 10.0), (2_000, 7.5)]
         );
+    }
+
+    #[test]
+    fn rate_is_measured_over_the_time_samples_cover() {
+        // One sample a minute, read in 10 s buckets: 60 per minute is 1 per second, not 6.
+        let a = [(0, 0.0), (60_000, 60.0), (120_000, 120.0)];
+        let bk = b(0, 120_000, 10_000);
+        let one = [SeriesSamples { samples: &a }];
+        assert_eq!(
+            aggregate_samples(&one, bk, Agg::Rate),
+            vec![(60_000, 1.0), (120_000, 1.0)]
+        );
+        // Rates of a group's series add up.
+        let c = [(0, 0.0), (60_000, 120.0)];
+        let both = [SeriesSamples { samples: &a }, SeriesSamples { samples: &c }];
+        assert_eq!(aggregate_samples(&both, bk, Agg::Rate)[0], (60_000, 3.0));
     }
 
     #[test]
@@ -308,7 +354,7 @@ mod tests {
         );
         assert_eq!(
             aggregate_rollups(&[&rows], bk, Agg::Rate),
-            vec![(0, 0.5), (120_000, 0.5)]
+            vec![(0, 1.0), (120_000, 1.0)]
         );
     }
 

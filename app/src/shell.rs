@@ -1,0 +1,71 @@
+//! The document around every page, and the application's routes.
+
+use crate::pages;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme=theme_from_request()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="dark light"/>
+                <link rel="stylesheet" href="/pkg/osprey.css"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options islands=true/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The theme the reader chose last (a cookie set by the theme toggle), dark by default.
+fn theme_from_request() -> &'static str {
+    {
+        let cookies = use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        if cookies.split(';').any(|c| c.trim() == "osprey_theme=light") {
+            return "light";
+        }
+    }
+    "dark"
+}
+
+/// The application: navigation and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title text="Osprey"/>
+        <Router>
+            <div class="app">
+                <nav class="sidebar" aria-label="Main">
+                    <a class="brand" href="/">
+                        <span class="brand-mark" aria-hidden="true"></span>
+                        <span>"Osprey"</span>
+                    </a>
+                    <A href="/">"Overview"</A>
+                </nav>
+                <main class="content">
+                    <Routes fallback=|| view! { <pages::NotFound/> }>
+                        <Route path=path!("/") view=pages::overview::Overview ssr=SsrMode::Async/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}

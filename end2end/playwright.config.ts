@@ -1,0 +1,36 @@
+import { defineConfig } from '@playwright/test';
+
+// Playwright drives Debian's Chromium (browser downloads do not work on these machines)
+// against a real osprey with a fresh SQLite database and the demo running.
+const bin = process.env.OSPREY_BIN ?? '../target/debug/osprey';
+export const port = Number(process.env.OSPREY_E2E_PORT ?? 3100);
+export const ingestKey = 'e2e-ingest-key';
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    viewport: { width: 1400, height: 1000 },
+    launchOptions: {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: `bash -c 'dir=$(mktemp -d) && exec ${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://$dir/e2e.db'`,
+    url: `http://127.0.0.1:${port}/readyz`,
+    env: { OSPREY_INGEST_KEY: ingestKey, RUST_LOG: 'warn' },
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});
