@@ -9,7 +9,7 @@ export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query
+.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query bench-criterion
 
 run: setup site
 	cargo build --release -p server --bin osprey
@@ -26,7 +26,7 @@ site:
 
 test-rust:
 	@scripts/ensure-postgres.sh
-	cargo test --workspace --features app/ssr --no-fail-fast
+	cargo test -p server -p app --features app/ssr --no-fail-fast
 
 test-e2e:
 	cargo build -p server --bin osprey
@@ -37,9 +37,13 @@ clippy:
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 bench-ingest: setup site
-	cargo build --release -p server --bin osprey --bin bench-ingest
+	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-ingest
 
 bench-query: setup site
-	cargo build --release -p server --bin osprey --bin bench-query
+	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-query
+
+# Criterion: decode + validate + write of a 1000-item batch.
+bench-criterion:
+	cargo bench -p server --bench ingest
