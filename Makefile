@@ -9,7 +9,7 @@ export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query bench-criterion
+.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query bench-criterion eval-nab
 
 run: setup site
 	cargo build --release -p server --bin osprey
@@ -26,7 +26,7 @@ site:
 
 test-rust:
 	@scripts/ensure-postgres.sh
-	cargo test -p server -p app --features app/ssr --no-fail-fast
+	cargo test -p server -p app -p detect --features app/ssr --no-fail-fast
 
 test-e2e:
 	cargo build -p server --bin osprey
@@ -44,6 +44,11 @@ bench-query: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-query
 
-# Criterion: decode + validate + write of a 1000-item batch.
+# Criterion: decode + validate + write of a 1000-item batch; downsampling a million points.
 bench-criterion:
 	cargo bench -p server --bench ingest
+	cargo bench -p app --features ssr --bench downsample
+
+# The anomaly detector on the labelled NAB corpus in ../shared/nab: three normalised scores.
+eval-nab:
+	cargo run -p detect --release --bin nab-eval -- $(or $(NAB_DIR),../shared/nab)

@@ -7,11 +7,15 @@
 /// Most bind parameters one statement carries; both backends allow more (32 766 and 65 535).
 pub(crate) const MAX_BINDS: usize = 30_000;
 
+/// Rows per multi-row INSERT on the hot path. A fixed size means full chunks reuse one cached
+/// prepared statement instead of preparing a new one for every batch size.
+pub(crate) const HOT_ROWS: usize = 256;
+
 macro_rules! shared_sql {
     ($db:ty) => {
         use crate::ingest::model::{Batch, MetricKind};
         use crate::store::rollup::{self, Resolution, RollupRow};
-        use crate::store::sql::MAX_BINDS;
+        use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
             parse_labels, ApiKey, EventQuery, EventRow, KeyKind, MetricInfo, PreparedBatch, SampleRow,
             SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
@@ -72,7 +76,7 @@ macro_rules! shared_sql {
         ) -> StoreResult<()> {
             let rows: Vec<(i64, i64, f64)> =
                 batch.metrics.iter().zip(sample_ids).map(|(m, id)| (*id, m.ts, m.value)).collect();
-            for chunk in rows.chunks(MAX_BINDS / 3) {
+            for chunk in rows.chunks(HOT_ROWS) {
                 let mut q = QueryBuilder::<$db>::new("INSERT INTO samples (series_id, ts, value) ");
                 q.push_values(chunk, |mut b, (id, ts, v)| {
                     b.push_bind(*id).push_bind(*ts).push_bind(*v);
@@ -149,7 +153,7 @@ macro_rules! shared_sql {
             resolution: Resolution,
         ) -> StoreResult<()> {
             let table = resolution.table();
-            for chunk in rows.chunks(MAX_BINDS / 8) {
+            for chunk in rows.chunks(HOT_ROWS) {
                 let mut q = QueryBuilder::<$db>::new(format!(
                     "INSERT INTO {table} (series_id, bucket, count, sum, min, max, last, last_ts) "
                 ));

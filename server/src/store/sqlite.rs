@@ -30,6 +30,9 @@ impl SqliteStore {
             // FULL: a commit is on disk before the client hears 202, even across power loss.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            // A bigger page cache keeps the indexes' hot pages in memory as the database grows.
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory")
             .foreign_keys(true);
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {

@@ -1,0 +1,411 @@
+//! Osprey's streaming anomaly detection: pure code, no web or database types.
+//!
+//! [`Detector`] scores one series point by point, causally (no look-ahead), learning online with
+//! one default [`Config`] for every series and a small fixed-size state (no heap at all).
+//!
+//! How a point is scored:
+//!
+//! 1. **Forecasters.** Three cheap models predict the value: the median of the recent points
+//!    (level, robust to spikes), a time-of-day profile and a day-of-week×hour profile (both with
+//!    a fast level offset, so level shifts are absorbed). Each keeps a running mean absolute
+//!    error; the model with the lowest error is trusted, so a seasonal series is judged against
+//!    its season and a random walk against its recent level.
+//! 2. **Raw surprise.** The trusted model's error in units of its typical error gives a robust
+//!    z; `z²/(z²+k²)` maps it into [0, 1). A value more than 5 % of the range outside everything
+//!    seen so far (HTM's "spatial anomaly") is maximally surprising and alarms at once.
+//! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
+//!    few points is compared with the long-run distribution of that mean. A series that is
+//!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
+//!    rare. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵
+//!    event.
+//! 4. **Alert filter** (also HTM's): once a point is in the red zone, the following red points
+//!    are lowered to the yellow level, so one incident raises one alert, not a stream of them.
+//!
+//! [`nab`] holds a faithful scorer of the Numenta Anomaly Benchmark used to tune the defaults.
+
+pub mod nab;
+mod stats;
+
+use stats::{normal_tail, Ewm, EwmVar, Ring};
+
+/// Capacity of the recent-values buffer (an upper bound on [`Config::median_len`]).
+const RECENT: usize = 32;
+/// Capacity of the raw-surprise buffer (an upper bound on [`Config::short_window`]).
+const SHORT: usize = 16;
+/// Time-of-day buckets (15 minutes each).
+const DAY_BUCKETS: usize = 96;
+/// Day-of-week × hour buckets.
+const WEEK_BUCKETS: usize = 168;
+/// Tail probability reported for a spatial anomaly (score 0.9).
+const SPATIAL_TAIL: f64 = 1e-9;
+const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
+
+/// Tuning of a [`Detector`]. The defaults are corpus-level choices, not per-series tuning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    /// Recent points whose median is the level forecast (≤ 32).
+    pub median_len: usize,
+    /// Weight of a new absolute error in each model's running error scale.
+    pub error_alpha: f64,
+    /// Weight of a new point in its seasonal bucket's mean.
+    pub season_alpha: f64,
+    /// Weight of a new residual in a seasonal model's level offset.
+    pub offset_alpha: f64,
+    /// Robust z at which the raw surprise is one half.
+    pub surprise_z: f64,
+    /// How far beyond the range seen so far (as a share of that range) is a spatial anomaly.
+    pub spatial_tolerance: f64,
+    /// Raw surprises averaged for the likelihood (≤ 16).
+    pub short_window: usize,
+    /// Weight of a new average in the long-run distribution of averages.
+    pub long_alpha: f64,
+    /// Points learnt before any score above 0 is reported.
+    pub learning_points: u32,
+    /// Floor of the long-run standard deviation of averaged surprise.
+    pub min_sigma: f64,
+    /// Tail probability of the red zone (alert).
+    pub red_tail: f64,
+    /// Tail probability a repeated red point is lowered to.
+    pub yellow_tail: f64,
+    /// After an alert, further red points within this many points are lowered to yellow.
+    pub refractory_points: u32,
+    /// Width of the `[lower, upper]` band in robust standard deviations.
+    pub band_sigmas: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            median_len: 9,
+            error_alpha: 0.01,
+            season_alpha: 0.1,
+            offset_alpha: 0.1,
+            surprise_z: 5.0,
+            spatial_tolerance: 0.05,
+            short_window: 10,
+            long_alpha: 1.0 / 2000.0,
+            learning_points: 150,
+            min_sigma: 0.02,
+            red_tail: 1e-5,
+            yellow_tail: 1e-3,
+            refractory_points: 0,
+            band_sigmas: 3.0,
+        }
+    }
+}
+
+/// The verdict on one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Anomaly score in [0, 1]; 0.5 corresponds to a 1-in-10⁵ surprise.
+    pub score: f64,
+    /// The trusted model's forecast of this point.
+    pub expected: f64,
+    /// Lower edge of the normal band.
+    pub lower: f64,
+    /// Upper edge of the normal band.
+    pub upper: f64,
+}
+
+/// A seasonal profile: a mean per bucket of the period plus a fast level offset.
+#[derive(Debug, Clone, Copy)]
+struct Seasonal<const N: usize> {
+    mean: [f32; N],
+    seen: [bool; N],
+    period_ms: i64,
+    offset: f64,
+    error: Ewm,
+}
+
+impl<const N: usize> Seasonal<N> {
+    const fn new(period_ms: i64) -> Self {
+        Self {
+            mean: [0.0; N],
+            seen: [false; N],
+            period_ms,
+            offset: 0.0,
+            error: Ewm::new(),
+        }
+    }
+
+    fn bucket(&self, ts_ms: i64) -> usize {
+        let phase = ts_ms.rem_euclid(self.period_ms);
+        (phase as i128 * N as i128 / self.period_ms as i128) as usize
+    }
+
+    /// Forecast once two full periods have been seen and the bucket has data.
+    fn forecast(&self, ts_ms: i64, age_ms: i64) -> Option<f64> {
+        let b = self.bucket(ts_ms);
+        (age_ms >= 2 * self.period_ms && self.seen[b])
+            .then(|| f64::from(self.mean[b]) + self.offset)
+    }
+
+    fn learn(&mut self, ts_ms: i64, x: f64, cfg: &Config) {
+        let b = self.bucket(ts_ms);
+        if self.seen[b] {
+            let m = f64::from(self.mean[b]);
+            self.offset += cfg.offset_alpha * ((x - m) - self.offset);
+            self.mean[b] = (m + cfg.season_alpha * (x - m)) as f32;
+        } else {
+            self.seen[b] = true;
+            self.mean[b] = (x - self.offset) as f32;
+        }
+    }
+}
+
+/// Online anomaly-likelihood post-processing (the idea of Numenta's HTM detector).
+#[derive(Debug, Clone, Copy)]
+struct Likelihood {
+    raw: Ring<SHORT>,
+    averages: EwmVar,
+    previous_tail: f64,
+    /// Points since the last alert that was let through.
+    since_alert: u32,
+}
+
+impl Likelihood {
+    const fn new() -> Self {
+        Self {
+            raw: Ring::new(),
+            averages: EwmVar::new(),
+            previous_tail: 1.0,
+            since_alert: u32::MAX,
+        }
+    }
+
+    /// Tail probability of the current short-term average surprise, after the alert filter.
+    fn update(&mut self, raw: f64, learning: bool, spatial: bool, cfg: &Config) -> f64 {
+        self.raw.push(raw as f32);
+        let avg = self.raw.mean_of_last(cfg.short_window).unwrap_or(raw);
+        let mut tail = 1.0;
+        if !learning {
+            let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
+            tail = normal_tail((avg - self.averages.mean) / sigma);
+        }
+        self.averages.update(avg, cfg.long_alpha);
+        if spatial {
+            // A new extreme is alarming however noisy the series usually is, as in HTM's
+            // NAB detector; it still goes through the alert filter below.
+            tail = tail.min(SPATIAL_TAIL);
+        }
+        let unfiltered = tail;
+        self.since_alert = self.since_alert.saturating_add(1);
+        if tail < cfg.red_tail {
+            if self.previous_tail < cfg.red_tail || self.since_alert <= cfg.refractory_points {
+                tail = cfg.yellow_tail;
+            } else {
+                self.since_alert = 0;
+            }
+        }
+        self.previous_tail = unfiltered;
+        tail
+    }
+}
+
+/// Streaming anomaly detector for one series. See the crate documentation.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    cfg: Config,
+    points: u32,
+    first_ts: i64,
+    recent: Ring<RECENT>,
+    level_error: Ewm,
+    day: Seasonal<DAY_BUCKETS>,
+    week: Seasonal<WEEK_BUCKETS>,
+    min: f64,
+    max: f64,
+    likelihood: Likelihood,
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl Detector {
+    pub fn new(cfg: Config) -> Self {
+        assert!(
+            (1..=RECENT).contains(&cfg.median_len),
+            "median_len must be in 1..={RECENT}"
+        );
+        assert!(
+            (1..=SHORT).contains(&cfg.short_window),
+            "short_window must be in 1..={SHORT}"
+        );
+        Self {
+            cfg,
+            points: 0,
+            first_ts: 0,
+            recent: Ring::new(),
+            level_error: Ewm::new(),
+            day: Seasonal::new(DAY_MS),
+            week: Seasonal::new(WEEK_MS),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            likelihood: Likelihood::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Scores `value` observed at `ts_ms` (Unix milliseconds, non-decreasing), then learns it.
+    pub fn update(&mut self, ts_ms: i64, value: f64) -> Score {
+        let cfg = self.cfg;
+        if !value.is_finite() {
+            return Score {
+                score: 0.0,
+                expected: value,
+                lower: value,
+                upper: value,
+            };
+        }
+        if self.points == 0 {
+            self.first_ts = ts_ms;
+        }
+        let age = ts_ms - self.first_ts;
+
+        // 1. Forecasts, and the most trustworthy one.
+        let level = self.recent.median_of_last(cfg.median_len);
+        let day = self.day.forecast(ts_ms, age);
+        let week = self.week.forecast(ts_ms, age);
+        let mut best: Option<(f64, f64)> = None; // (forecast, typical absolute error)
+        for (forecast, error) in [
+            (level, &self.level_error),
+            (day, &self.day.error),
+            (week, &self.week.error),
+        ] {
+            if let Some(f) = forecast {
+                // Thirty errors before a model's track record is trusted.
+                if error.n >= 30 && best.is_none_or(|(_, e)| error.mean < e) {
+                    best = Some((f, error.mean));
+                }
+            }
+        }
+
+        // 2. Raw surprise. The floor keeps a flat line's zero error scale from dividing by 0
+        // while still making any departure from it highly surprising.
+        let range = if self.max >= self.min {
+            self.max - self.min
+        } else {
+            0.0
+        };
+        let floor = 1e-6 * self.max.abs().max(self.min.abs()).max(range) + 1e-12;
+        let (expected, sigma, mut raw) = match best {
+            Some((f, mae)) => {
+                // Mean absolute error × √(π/2) estimates a standard deviation.
+                let sigma = 1.2533 * mae + floor;
+                let z = (value - f).abs() / sigma;
+                let k = cfg.surprise_z;
+                (f, sigma, z * z / (z * z + k * k))
+            }
+            None => (level.unwrap_or(value), 0.0, 0.0),
+        };
+        let learning = self.points < cfg.learning_points;
+        let margin = cfg.spatial_tolerance * range;
+        let spatial = !learning && (value > self.max + margin || value < self.min - margin);
+        if spatial {
+            raw = 1.0;
+        }
+
+        // 3–4. Likelihood and alert filter.
+        let tail = self.likelihood.update(raw, learning, spatial, &cfg);
+        let score = ((tail + 1e-10).ln() / 1e-10f64.ln()).clamp(0.0, 1.0);
+
+        // Learn.
+        if let Some(l) = level {
+            self.level_error.update((value - l).abs(), cfg.error_alpha);
+        }
+        if let Some(d) = day {
+            self.day.error.update((value - d).abs(), cfg.error_alpha);
+        }
+        if let Some(w) = week {
+            self.week.error.update((value - w).abs(), cfg.error_alpha);
+        }
+        self.recent.push(value as f32);
+        self.day.learn(ts_ms, value, &cfg);
+        self.week.learn(ts_ms, value, &cfg);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.points = self.points.saturating_add(1);
+
+        let half = cfg.band_sigmas * sigma;
+        Score {
+            score,
+            expected,
+            lower: expected - half,
+            upper: expected + half,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    /// Deterministic noise in [-1, 1].
+    fn noise(i: u64) -> f64 {
+        let x = i
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn state_fits_in_four_kib() {
+        // The detector owns no heap buffers: its whole state is inline.
+        let size = std::mem::size_of::<Detector>();
+        assert!(size <= 4096, "Detector is {size} bytes");
+    }
+
+    #[test]
+    fn scores_stay_in_unit_interval_and_spike_is_flagged() {
+        let mut d = Detector::default();
+        let mut max_before = 0.0f64;
+        for i in 0..3000u64 {
+            let ts = i as i64 * 5 * MIN;
+            let daily = (2.0 * std::f64::consts::PI * (ts % DAY_MS) as f64 / DAY_MS as f64).sin();
+            let s = d.update(ts, 50.0 + 10.0 * daily + noise(i));
+            assert!((0.0..=1.0).contains(&s.score));
+            assert!(s.lower <= s.upper);
+            if i > 1000 {
+                max_before = max_before.max(s.score);
+            }
+        }
+        assert!(max_before < 0.5, "normal data alarmed: {max_before}");
+        let spike = d.update(3000 * 5 * MIN, 90.0);
+        assert!(
+            spike.score >= 0.5,
+            "spike {} vs normal max {max_before}",
+            spike.score
+        );
+        assert!(
+            spike.expected > 30.0 && spike.expected < 70.0 && spike.upper < 90.0,
+            "{spike:?}"
+        );
+    }
+
+    #[test]
+    fn copes_with_flat_lines_gaps_and_nan() {
+        let mut d = Detector::default();
+        for i in 0..2000i64 {
+            // Irregular timestamps with a long gap.
+            let ts = if i < 1000 {
+                i * 5 * MIN
+            } else {
+                i * 5 * MIN + 3 * DAY_MS
+            };
+            let s = d.update(ts, 45.0);
+            assert!(s.score < 0.1, "{s:?}");
+        }
+        let s = d.update(2000 * 5 * MIN + 3 * DAY_MS, f64::NAN);
+        assert_eq!(s.score, 0.0);
+        let s = d.update(2001 * 5 * MIN + 3 * DAY_MS, 60.0);
+        assert!(s.score >= 0.5, "{s:?}");
+    }
+}
