@@ -112,6 +112,79 @@ mod cases {
         assert_eq!((hours[0].count, hours[0].max), (4, 8.0));
     }
 
+    pub async fn rollups_are_summed_per_group_in_the_database(store: Arc<dyn Store>) {
+        // Two services, two minutes each, read as one 2-minute step.
+        store
+            .write(&batch(samples(
+                "lat",
+                "api",
+                &[(T0, 1.0), (T0 + 60_000, 3.0)],
+            )))
+            .await
+            .unwrap();
+        store
+            .write(&batch(samples(
+                "lat",
+                "web",
+                &[(T0 + 1_000, 10.0), (T0 + 61_000, 20.0), (T0 + 120_000, 7.0)],
+            )))
+            .await
+            .unwrap();
+        let series = store.series("lat").await.unwrap();
+        let api = series
+            .iter()
+            .find(|s| s.labels["service"] == "api")
+            .unwrap()
+            .id;
+        let web = series
+            .iter()
+            .find(|s| s.labels["service"] == "web")
+            .unwrap()
+            .id;
+        let mut rows = store
+            .rollup_groups(
+                Resolution::Minute,
+                &[(api, 0), (web, 0)],
+                T0,
+                T0 + 240_000,
+                120_000,
+            )
+            .await
+            .unwrap();
+        rows.sort_by_key(|r| (r.group, r.index));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[0].group,
+                rows[0].index,
+                rows[0].count,
+                rows[0].sum,
+                rows[0].min,
+                rows[0].max
+            ),
+            (0, 0, 4, 34.0, 1.0, 20.0)
+        );
+        assert_eq!((rows[1].index, rows[1].count, rows[1].sum), (1, 1, 7.0));
+        let mut split = store
+            .rollup_groups(
+                Resolution::Minute,
+                &[(api, 0), (web, 1)],
+                T0,
+                T0 + 120_000,
+                120_000,
+            )
+            .await
+            .unwrap();
+        split.sort_by_key(|r| r.group);
+        assert_eq!(
+            split
+                .iter()
+                .map(|r| (r.group, r.count, r.max))
+                .collect::<Vec<_>>(),
+            vec![(0, 2, 3.0), (1, 2, 20.0)]
+        );
+    }
+
     pub async fn stores_events_errors_spans_and_security(store: Arc<dyn Store>) {
         store
             .write(&batch(serde_json::json!({
@@ -261,6 +334,7 @@ conformance! {
     writes_and_reads_samples => 1000,
     a_failed_batch_stores_nothing => 2,
     rollups_accumulate_across_commits => 1000,
+    rollups_are_summed_per_group_in_the_database => 1000,
     stores_events_errors_spans_and_security => 1000,
     keys_are_found_by_hash => 1000,
     retention_removes_only_expired_data => 1000,

@@ -13,11 +13,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// Latencies of finished requests, for percentiles at the end.
@@ -41,7 +48,11 @@ impl Recorder {
     fn report(&self, what: &str, elapsed: Duration, items_per_request: u64) {
         let mut l = self.latencies.lock().unwrap().clone();
         l.sort();
-        let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(f64::NAN)
+        };
         let ok = self.ok.load(Ordering::Relaxed);
         println!(
             "{what}: {ok} ok, {} failed in {:.1} s; {:.0} requests/s, {:.0} items/s; latency ms p50 {:.1} p95 {:.1} p99 {:.1} max {:.1}",
@@ -83,19 +94,40 @@ async fn ingest(args: &[String]) {
     let start_ts = now_ms() - 3_600_000;
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let (http, rec, seq, url, key) = (http.clone(), rec.clone(), seq.clone(), url.clone(), key.clone());
+        let (http, rec, seq, url, key) = (
+            http.clone(),
+            rec.clone(),
+            seq.clone(),
+            url.clone(),
+            key.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             // With --rate, requests leave on a fixed schedule (open loop) so latency is honest.
             let interval = (rate > 0.0).then(|| Duration::from_secs_f64(concurrency as f64 / rate));
-            let mut next = Instant::now() + interval.map(|i| i.mul_f64(worker as f64 / concurrency as f64)).unwrap_or_default();
+            let mut next = Instant::now()
+                + interval
+                    .map(|i| i.mul_f64(worker as f64 / concurrency as f64))
+                    .unwrap_or_default();
             while Instant::now() < deadline {
                 if let Some(i) = interval {
                     tokio::time::sleep_until(next.into()).await;
                     next += i;
                 }
-                let body = serde_json::to_vec(&batch(series, size, seq.fetch_add(1, Ordering::Relaxed), start_ts)).unwrap();
+                let body = serde_json::to_vec(&batch(
+                    series,
+                    size,
+                    seq.fetch_add(1, Ordering::Relaxed),
+                    start_ts,
+                ))
+                .unwrap();
                 let t = Instant::now();
-                let r = http.post(format!("{url}/api/v1/ingest")).bearer_auth(&key).header("content-type", "application/json").body(body).send().await;
+                let r = http
+                    .post(format!("{url}/api/v1/ingest"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
                 rec.record(t.elapsed(), matches!(&r, Ok(resp) if resp.status() == 202));
             }
         }));
@@ -103,7 +135,18 @@ async fn ingest(args: &[String]) {
     for t in tasks {
         let _ = t.await;
     }
-    rec.report(&format!("ingest c={concurrency} batch={size}{}", if rate > 0.0 { format!(" rate={rate}/s") } else { String::new() }), start.elapsed(), size);
+    rec.report(
+        &format!(
+            "ingest c={concurrency} batch={size}{}",
+            if rate > 0.0 {
+                format!(" rate={rate}/s")
+            } else {
+                String::new()
+            }
+        ),
+        start.elapsed(),
+        size,
+    );
 }
 
 /// Loads `--series` series × `--hours` of history, one sample every `--every` seconds.
@@ -131,8 +174,19 @@ async fn seed(args: &[String]) {
                     jobs.join_next().await;
                 }
                 jobs.spawn(async move {
-                    let r = http.post(format!("{url}/api/v1/ingest")).bearer_auth(key).json(&body).send().await.expect("seed request");
-                    assert_eq!(r.status(), 202, "seed batch refused: {}", r.text().await.unwrap_or_default());
+                    let r = http
+                        .post(format!("{url}/api/v1/ingest"))
+                        .bearer_auth(key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("seed request");
+                    assert_eq!(
+                        r.status(),
+                        202,
+                        "seed batch refused: {}",
+                        r.text().await.unwrap_or_default()
+                    );
                 });
                 sent += 5000;
             }
@@ -140,14 +194,21 @@ async fn seed(args: &[String]) {
         t += every;
     }
     while jobs.join_next().await.is_some() {}
-    println!("seeded {sent} samples ({series} series × {hours} h) in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {sent} samples ({series} series × {hours} h) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn query(args: &[String]) {
     let url = args[0].clone();
     let seconds: u64 = arg(args, "--seconds", 10);
     let concurrency: u64 = arg(args, "--concurrency", 1);
-    let queries: Vec<String> = args[1..].iter().filter(|a| a.starts_with('/')).cloned().collect();
+    let queries: Vec<String> = args[1..]
+        .iter()
+        .filter(|a| a.starts_with('/'))
+        .cloned()
+        .collect();
     let http = reqwest::Client::new();
     for q in queries {
         let rec = Arc::new(Recorder::default());
@@ -156,7 +217,13 @@ async fn query(args: &[String]) {
         let mut tasks = Vec::new();
         let points = Arc::new(AtomicU64::new(0));
         for _ in 0..concurrency {
-            let (http, rec, url, q, points) = (http.clone(), rec.clone(), url.clone(), q.clone(), points.clone());
+            let (http, rec, url, q, points) = (
+                http.clone(),
+                rec.clone(),
+                url.clone(),
+                q.clone(),
+                points.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let t = Instant::now();
@@ -164,7 +231,14 @@ async fn query(args: &[String]) {
                     let ok = match r {
                         Ok(resp) if resp.status() == 200 => {
                             let v: Value = resp.json().await.unwrap_or(Value::Null);
-                            let n: usize = v["series"].as_array().map(|s| s.iter().map(|x| x["points"].as_array().map_or(0, Vec::len)).sum()).unwrap_or(0);
+                            let n: usize = v["series"]
+                                .as_array()
+                                .map(|s| {
+                                    s.iter()
+                                        .map(|x| x["points"].as_array().map_or(0, Vec::len))
+                                        .sum()
+                                })
+                                .unwrap_or(0);
                             points.store(n as u64, Ordering::Relaxed);
                             true
                         }
@@ -177,7 +251,11 @@ async fn query(args: &[String]) {
         for t in tasks {
             let _ = t.await;
         }
-        rec.report(&format!("query {q} ({} points)", points.load(Ordering::Relaxed)), start.elapsed(), 1);
+        rec.report(
+            &format!("query {q} ({} points)", points.load(Ordering::Relaxed)),
+            start.elapsed(),
+            1,
+        );
     }
 }
 

@@ -84,10 +84,15 @@ impl BucketAcc {
     }
 
     fn add_rollup(&mut self, r: &RollupRow) {
-        self.count += r.count as u64;
-        self.sum += r.sum;
-        self.min = self.min.min(r.min);
-        self.max = self.max.max(r.max);
+        self.add_partial(r.count, r.sum, r.min, r.max);
+    }
+
+    /// Folds in a partial aggregate (count, sum, min, max) computed elsewhere.
+    pub fn add_partial(&mut self, count: i64, sum: f64, min: f64, max: f64) {
+        self.count += count.max(0) as u64;
+        self.sum += sum;
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
     }
 
     /// The bucket's value under `agg`, or `None` when it has no data for it.
@@ -211,7 +216,8 @@ pub fn aggregate_rollups(series: &[&[RollupRow]], buckets: Buckets, agg: Agg) ->
     finish(accs, buckets, agg)
 }
 
-fn finish(mut accs: Vec<BucketAcc>, buckets: Buckets, agg: Agg) -> Vec<(i64, f64)> {
+/// The points of a row of bucket aggregates; empty buckets give no point.
+pub fn finish(mut accs: Vec<BucketAcc>, buckets: Buckets, agg: Agg) -> Vec<(i64, f64)> {
     accs.iter_mut()
         .enumerate()
         .filter_map(|(i, acc)| acc.value(agg).map(|v| (buckets.time(i), v)))

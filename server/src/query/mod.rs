@@ -7,7 +7,7 @@ pub mod params;
 use crate::hot::HotWindow;
 use crate::store::{Resolution, SeriesRow, Store, StoreError};
 use app::model::SeriesPoints;
-use engine::{Buckets, SeriesSamples};
+use engine::{BucketAcc, Buckets, SeriesSamples};
 use params::{Agg, ParamError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -166,6 +166,33 @@ impl QueryService {
         let groups = engine::group(series.iter().map(|s| (&s.labels, s.id)), &q.group_by);
 
         let points_by_group: Vec<(app::model::Labels, Vec<(i64, f64)>)> = match source {
+            Source::Rollup(res) if q.agg != Agg::Rate => {
+                // The database sums rollups per group and step; only points come back.
+                let groups: Vec<(app::model::Labels, Vec<i64>)> = groups.into_iter().collect();
+                let members: Vec<(i64, i64)> = groups
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(g, (_, ids))| ids.iter().map(move |id| (*id, g as i64)))
+                    .collect();
+                let rows = self
+                    .store
+                    .rollup_groups(res, &members, buckets.start, end, q.step)
+                    .await?;
+                let mut accs = vec![vec![BucketAcc::default(); buckets.len]; groups.len()];
+                for r in rows {
+                    if let Some(acc) = accs
+                        .get_mut(r.group as usize)
+                        .and_then(|a| a.get_mut(r.index as usize))
+                    {
+                        acc.add_partial(r.count, r.sum, r.min, r.max);
+                    }
+                }
+                groups
+                    .into_iter()
+                    .zip(accs)
+                    .map(|((labels, _), accs)| (labels, engine::finish(accs, buckets, q.agg)))
+                    .collect()
+            }
             Source::Rollup(res) => {
                 // Rates need the bucket before the range to know the first increase.
                 let read_from = if q.agg == Agg::Rate {

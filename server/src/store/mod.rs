@@ -48,6 +48,19 @@ pub struct SampleRow {
     pub value: f64,
 }
 
+/// One group's aggregate over one query bucket, computed by the database from rollups.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupBucket {
+    /// Index of the group in the caller's list.
+    pub group: i64,
+    /// Index of the query bucket: `(bucket - from) / step`.
+    pub index: i64,
+    pub count: i64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
 /// A metric name with its kind and the label keys its series use.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricInfo {
@@ -140,6 +153,17 @@ pub trait Store: Send + Sync + 'static {
         from: i64,
         to: i64,
     ) -> StoreResult<Vec<RollupRow>>;
+    /// Rollups summed per group and query bucket inside the database, so a long range over many
+    /// series returns one row per point instead of one per stored minute. `members` pairs each
+    /// series id with its group index; buckets start at `from` and are `step` wide.
+    async fn rollup_groups(
+        &self,
+        resolution: Resolution,
+        members: &[(i64, i64)],
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> StoreResult<Vec<GroupBucket>>;
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>>;
     async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRow>>;
 

@@ -177,6 +177,30 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<RollupRow>> {
         rollups(&self.pool, resolution, ids, from, to).await
     }
+    async fn rollup_groups(
+        &self,
+        resolution: Resolution,
+        members: &[(i64, i64)],
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> StoreResult<Vec<GroupBucket>> {
+        // The series → group map travels as two array parameters, whatever its size.
+        let sql = format!(
+            "WITH g(series_id, grp) AS (SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])) {}",
+            group_select(resolution, "$3::BIGINT", "$4::BIGINT", "$5::BIGINT")
+        );
+        let (ids, groups): (Vec<i64>, Vec<i64>) = members.iter().copied().unzip();
+        let rows = sqlx::query(&sql)
+            .bind(ids)
+            .bind(groups)
+            .bind(from)
+            .bind(to)
+            .bind(step)
+            .fetch_all(&self.pool)
+            .await?;
+        group_rows(rows)
+    }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.pool).await
     }

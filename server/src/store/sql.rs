@@ -17,7 +17,7 @@ macro_rules! shared_sql {
         use crate::store::rollup::{self, Resolution, RollupRow};
         use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
-            parse_labels, ApiKey, EventQuery, EventRow, KeyKind, MetricInfo, PreparedBatch, SampleRow,
+            parse_labels, ApiKey, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
             SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
         };
         use sqlx::{Pool, QueryBuilder, Row, Transaction};
@@ -258,6 +258,32 @@ macro_rules! shared_sql {
                 }
             }
             Ok(out)
+        }
+
+        /// Reads the rows of a grouped rollup query.
+        pub(crate) fn group_rows(rows: Vec<<$db as sqlx::Database>::Row>) -> StoreResult<Vec<GroupBucket>> {
+            rows.iter()
+                .map(|r| {
+                    Ok(GroupBucket {
+                        group: r.try_get(0)?,
+                        index: r.try_get(1)?,
+                        count: r.try_get(2)?,
+                        sum: r.try_get(3)?,
+                        min: r.try_get(4)?,
+                        max: r.try_get(5)?,
+                    })
+                })
+                .collect()
+        }
+
+        /// The part of the grouped rollup query both backends share, after their `WITH g` clause.
+        pub(crate) fn group_select(resolution: Resolution, from: &str, to: &str, step: &str) -> String {
+            format!(
+                "SELECT g.grp, (r.bucket - {from}) / {step} AS i, CAST(sum(r.count) AS BIGINT), sum(r.sum), min(r.min), max(r.max) \
+                 FROM {} r JOIN g ON r.series_id = g.series_id \
+                 WHERE r.bucket >= {from} AND r.bucket < {to} GROUP BY g.grp, i",
+                resolution.table()
+            )
         }
 
         pub(crate) async fn metrics(pool: &Pool<$db>) -> StoreResult<Vec<MetricInfo>> {

@@ -30,8 +30,6 @@ impl SqliteStore {
             // FULL: a commit is on disk before the client hears 202, even across power loss.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            // A bigger page cache keeps the indexes' hot pages in memory as the database grows.
-            .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory")
             .foreign_keys(true);
         if let Some(dir) = options.get_filename().parent() {
@@ -42,15 +40,17 @@ impl SqliteStore {
                 })?;
             }
         }
+        // The writer's page cache keeps the indexes' hot pages in memory as the database grows;
+        // readers get a smaller one each, so memory stays bounded with several of them.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", "-32768"))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(readers)
-            .connect_with(options.read_only(true))
+            .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await?;
         let known = series_count(&writer).await?;
         Ok(SqliteStore {
@@ -110,6 +110,29 @@ impl Store for SqliteStore {
         to: i64,
     ) -> StoreResult<Vec<RollupRow>> {
         rollups(&self.readers, resolution, ids, from, to).await
+    }
+    async fn rollup_groups(
+        &self,
+        resolution: Resolution,
+        members: &[(i64, i64)],
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> StoreResult<Vec<GroupBucket>> {
+        // The series → group map travels as one JSON parameter, whatever its size.
+        let sql = format!(
+            "WITH g(series_id, grp) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?1)) {}",
+            group_select(resolution, "?2", "?3", "?4")
+        );
+        let map = serde_json::to_string(members).expect("numbers serialise");
+        let rows = sqlx::query(&sql)
+            .bind(map)
+            .bind(from)
+            .bind(to)
+            .bind(step)
+            .fetch_all(&self.readers)
+            .await?;
+        group_rows(rows)
     }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.readers).await
