@@ -9,13 +9,13 @@ export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup site test-rust test-e2e clippy bench-ingest bench-query bench-criterion eval-nab
+.PHONY: run test setup site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab
 
 run: setup site
 	cargo build --release -p server --bin osprey
 	$(CARGO_TARGET_DIR)/release/osprey serve --demo
 
-test: setup site test-rust test-e2e
+test: setup site lint test-rust test-e2e
 
 setup:
 	@scripts/setup.sh
@@ -32,9 +32,11 @@ test-e2e:
 	cargo build -p server --bin osprey
 	cd end2end && OSPREY_BIN=$(CARGO_TARGET_DIR)/debug/osprey npx playwright test
 
-clippy:
-	cargo clippy -p server -p app --features app/ssr --all-targets -- -D warnings
-	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+# rustfmt and clippy on both feature sets: the server's (ssr) and the browser's (hydrate, wasm).
+lint:
+	cargo fmt --all --check
+	cargo clippy -p server -p app -p detect --features app/ssr --all-targets -- -D warnings
+	cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
 bench-ingest: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load

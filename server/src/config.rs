@@ -49,7 +49,7 @@ impl fmt::Debug for Secret {
 }
 
 /// The whole configuration of one Osprey process.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -127,19 +127,6 @@ pub struct AuthConfig {
 pub struct DemoConfig {
     /// Generate live demo data through the ingest path.
     pub enabled: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            ingest: IngestConfig::default(),
-            live: LiveConfig::default(),
-            auth: AuthConfig::default(),
-            demo: DemoConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

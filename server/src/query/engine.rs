@@ -160,7 +160,9 @@ fn add_rates(accs: &mut [BucketAcc], buckets: Buckets, points: impl Iterator<Ite
                 Some((j, inc)) if *j == i => inc.add(p, cur),
                 _ => {
                     if let Some((j, inc)) = open.take() {
-                        inc.per_second().map(|r| accs[j].add_rate(r));
+                        if let Some(r) = inc.per_second() {
+                            accs[j].add_rate(r);
+                        }
                     }
                     let mut inc = Increase::default();
                     inc.add(p, cur);
@@ -171,7 +173,9 @@ fn add_rates(accs: &mut [BucketAcc], buckets: Buckets, points: impl Iterator<Ite
         prev = Some(cur);
     }
     if let Some((j, inc)) = open {
-        inc.per_second().map(|r| accs[j].add_rate(r));
+        if let Some(r) = inc.per_second() {
+            accs[j].add_rate(r);
+        }
     }
 }
 
