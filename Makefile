@@ -9,9 +9,9 @@ export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab
+.PHONY: run test setup setup-build site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab
 
-run: setup site
+run: setup-build site
 	cargo build --release -p server --bin osprey
 	$(CARGO_TARGET_DIR)/release/osprey serve --demo
 
@@ -19,6 +19,10 @@ test: setup site lint test-rust test-e2e
 
 setup:
 	@scripts/setup.sh
+
+# Only what building needs (no browser).
+setup-build:
+	@scripts/setup.sh build
 
 # The hydrate (wasm) build: this is also the test that nothing server-only reaches the browser.
 site:

@@ -72,6 +72,20 @@ pub struct Config {
     pub refractory_points: u32,
     /// Width of the `[lower, upper]` band in robust standard deviations.
     pub band_sigmas: f64,
+    /// Weight of value novelty in the raw surprise (0 turns it off).
+    pub novelty_weight: f64,
+    /// Decay per point of the value histogram's counts.
+    pub novelty_alpha: f64,
+    /// Count of a value bin at which novelty falls to 1/e.
+    pub novelty_count: f64,
+    /// Models whose error is within this factor of the best also add their surprise (0: off).
+    pub model_ratio: f64,
+    /// Normal quantile matching `tail_p` (0: assume normal tails).
+    pub tail_z: f64,
+    pub tail_p: f64,
+    pub tail_eta: f64,
+    /// 0: histogram of values; 1: transitions between value bins.
+    pub novelty_mode: u32,
 }
 
 impl Default for Config {
@@ -91,6 +105,14 @@ impl Default for Config {
             yellow_tail: 1e-3,
             refractory_points: 0,
             band_sigmas: 3.0,
+            novelty_weight: 0.0,
+            novelty_alpha: 0.001,
+            novelty_count: 2.0,
+            novelty_mode: 0,
+            model_ratio: 0.0,
+            tail_z: 0.0,
+            tail_p: 0.01,
+            tail_eta: 0.05,
         }
     }
 }
@@ -154,12 +176,71 @@ impl<const N: usize> Seasonal<N> {
     }
 }
 
+/// Bins of the value-novelty histogram over the range seen so far.
+const NOVELTY_BINS: usize = 16;
+
+/// How rarely the current value (or value-to-value transition) has been seen: decaying counts
+/// over range-normalised bins, as the value encoders of HTM and CAD OSE do implicitly.
+#[derive(Debug, Clone, Copy)]
+struct Novelty {
+    hist: [f32; NOVELTY_BINS],
+    trans: [[f32; NOVELTY_BINS]; NOVELTY_BINS],
+    prev: usize,
+}
+
+impl Novelty {
+    const fn new() -> Self {
+        Self {
+            hist: [0.0; NOVELTY_BINS],
+            trans: [[0.0; NOVELTY_BINS]; NOVELTY_BINS],
+            prev: 0,
+        }
+    }
+
+    fn bin(x: f64, min: f64, max: f64) -> usize {
+        if max > min {
+            let u = (x - min) / (max - min);
+            ((u * NOVELTY_BINS as f64).max(0.0) as usize).min(NOVELTY_BINS - 1)
+        } else {
+            0
+        }
+    }
+
+    /// Novelty in [0, 1] of `x`, then learns it.
+    fn update(&mut self, x: f64, min: f64, max: f64, cfg: &Config) -> f64 {
+        let b = Self::bin(x, min, max);
+        let c = if cfg.novelty_mode == 0 {
+            self.hist[b]
+        } else {
+            self.trans[self.prev][b]
+        };
+        let novelty = (-f64::from(c) / cfg.novelty_count).exp();
+        let keep = (1.0 - cfg.novelty_alpha) as f32;
+        if cfg.novelty_mode == 0 {
+            for h in &mut self.hist {
+                *h *= keep;
+            }
+            self.hist[b] += 1.0;
+        } else {
+            for row in &mut self.trans {
+                for h in row {
+                    *h *= keep;
+                }
+            }
+            self.trans[self.prev][b] += 1.0;
+        }
+        self.prev = b;
+        novelty
+    }
+}
+
 /// Online anomaly-likelihood post-processing (the idea of Numenta's HTM detector).
 #[derive(Debug, Clone, Copy)]
 struct Likelihood {
     raw: Ring<SHORT>,
     averages: EwmVar,
     previous_tail: f64,
+    quantile: f64,
     /// Points since the last alert that was let through.
     since_alert: u32,
 }
@@ -170,6 +251,7 @@ impl Likelihood {
             raw: Ring::new(),
             averages: EwmVar::new(),
             previous_tail: 1.0,
+            quantile: 0.0,
             since_alert: u32::MAX,
         }
     }
@@ -181,7 +263,12 @@ impl Likelihood {
         let mut tail = 1.0;
         if !learning {
             let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
-            tail = normal_tail((avg - self.averages.mean) / sigma);
+            let z = (avg - self.averages.mean) / sigma;
+            let q = self.quantile.max(cfg.tail_z);
+            tail = normal_tail(if cfg.tail_z > 0.0 { z * cfg.tail_z / q } else { z });
+            // Track the high quantile of z (Robbins–Monro), so heavy tails are not overrated.
+            let p = cfg.tail_p;
+            self.quantile += cfg.tail_eta * if z > self.quantile { 1.0 - p } else { -p };
         }
         self.averages.update(avg, cfg.long_alpha);
         if spatial {
@@ -215,6 +302,7 @@ pub struct Detector {
     week: Seasonal<WEEK_BUCKETS>,
     min: f64,
     max: f64,
+    novelty: Novelty,
     likelihood: Likelihood,
 }
 
@@ -244,6 +332,7 @@ impl Detector {
             week: Seasonal::new(WEEK_MS),
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
+            novelty: Novelty::new(),
             likelihood: Likelihood::new(),
         }
     }
@@ -304,6 +393,29 @@ impl Detector {
             }
             None => (level.unwrap_or(value), 0.0, 0.0),
         };
+        if let Some((_, best_mae)) = best {
+            if cfg.model_ratio != 0.0 {
+                let r = cfg.model_ratio.abs();
+                for (forecast, error) in [
+                    (level, &self.level_error),
+                    (day, &self.day.error),
+                    (week, &self.week.error),
+                ] {
+                    if let Some(f) = forecast {
+                        if error.n >= 30 && error.mean <= r * best_mae {
+                            let z = (value - f).abs() / (1.2533 * error.mean + floor);
+                            let k = cfg.surprise_z;
+                            let this = z * z / (z * z + k * k);
+                            raw = if cfg.model_ratio > 0.0 { raw.max(this) } else { raw.min(this) };
+                        }
+                    }
+                }
+            }
+        }
+        if cfg.novelty_weight > 0.0 && range > 0.0 {
+            let nov = self.novelty.update(value, self.min, self.max, &cfg);
+            raw = raw.max(cfg.novelty_weight * nov);
+        }
         let learning = self.points < cfg.learning_points;
         let margin = cfg.spatial_tolerance * range;
         let spatial = !learning && (value > self.max + margin || value < self.min - margin);
