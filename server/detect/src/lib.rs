@@ -10,9 +10,13 @@
 //!    a fast level offset, so level shifts are absorbed). Each keeps a running mean absolute
 //!    error; the model with the lowest error is trusted, so a seasonal series is judged against
 //!    its season and a random walk against its recent level.
-//! 2. **Raw surprise.** The trusted model's error in units of its typical error gives a robust
-//!    z; `z²/(z²+k²)` maps it into [0, 1). A value more than 5 % of the range outside everything
-//!    seen so far (HTM's "spatial anomaly") is maximally surprising and alarms at once.
+//! 2. **Raw surprise.** A model's error in units of its typical error gives a robust z;
+//!    `z²/(z²+k²)` maps it into [0, 1). The trusted model and any model almost as accurate
+//!    (within [`Config::model_ratio`]) score the point and the highest surprise counts, so a
+//!    break in the daily pattern is seen even when the recent level predicts as well. A value in
+//!    a rarely visited part of the range (a decaying histogram of values) adds a moderate
+//!    novelty surprise. A value more than 5 % of the range outside everything seen so far
+//!    (HTM's "spatial anomaly") is maximally surprising and alarms at once.
 //! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
 //!    few points is compared with the long-run distribution of that mean. A series that is
 //!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
@@ -72,20 +76,15 @@ pub struct Config {
     pub refractory_points: u32,
     /// Width of the `[lower, upper]` band in robust standard deviations.
     pub band_sigmas: f64,
-    /// Weight of value novelty in the raw surprise (0 turns it off).
+    /// Forecasters whose running error is within this factor of the best one's also score
+    /// the point; the highest surprise counts (1: only the best).
+    pub model_ratio: f64,
+    /// Raw surprise of a value in a never-seen part of the range (0 turns novelty off).
     pub novelty_weight: f64,
     /// Decay per point of the value histogram's counts.
     pub novelty_alpha: f64,
-    /// Count of a value bin at which novelty falls to 1/e.
+    /// Count of a value bin at which its novelty has fallen to 1/e.
     pub novelty_count: f64,
-    /// Models whose error is within this factor of the best also add their surprise (0: off).
-    pub model_ratio: f64,
-    /// Normal quantile matching `tail_p` (0: assume normal tails).
-    pub tail_z: f64,
-    pub tail_p: f64,
-    pub tail_eta: f64,
-    /// 0: histogram of values; 1: transitions between value bins.
-    pub novelty_mode: u32,
 }
 
 impl Default for Config {
@@ -105,14 +104,10 @@ impl Default for Config {
             yellow_tail: 1e-3,
             refractory_points: 0,
             band_sigmas: 3.0,
-            novelty_weight: 0.0,
+            model_ratio: 1.2,
+            novelty_weight: 0.3,
             novelty_alpha: 0.001,
-            novelty_count: 2.0,
-            novelty_mode: 0,
-            model_ratio: 0.0,
-            tail_z: 0.0,
-            tail_p: 0.01,
-            tail_eta: 0.05,
+            novelty_count: 3.0,
         }
     }
 }
@@ -179,57 +174,31 @@ impl<const N: usize> Seasonal<N> {
 /// Bins of the value-novelty histogram over the range seen so far.
 const NOVELTY_BINS: usize = 16;
 
-/// How rarely the current value (or value-to-value transition) has been seen: decaying counts
-/// over range-normalised bins, as the value encoders of HTM and CAD OSE do implicitly.
+/// How rarely values like the current one have been seen: decaying counts over bins of the
+/// range seen so far, the value memory that HTM and CAD OSE encoders provide. It catches a
+/// series that settles at an unusual level which the forecasters quickly learn to predict.
 #[derive(Debug, Clone, Copy)]
 struct Novelty {
-    hist: [f32; NOVELTY_BINS],
-    trans: [[f32; NOVELTY_BINS]; NOVELTY_BINS],
-    prev: usize,
+    counts: [f32; NOVELTY_BINS],
 }
 
 impl Novelty {
     const fn new() -> Self {
         Self {
-            hist: [0.0; NOVELTY_BINS],
-            trans: [[0.0; NOVELTY_BINS]; NOVELTY_BINS],
-            prev: 0,
+            counts: [0.0; NOVELTY_BINS],
         }
     }
 
-    fn bin(x: f64, min: f64, max: f64) -> usize {
-        if max > min {
-            let u = (x - min) / (max - min);
-            ((u * NOVELTY_BINS as f64).max(0.0) as usize).min(NOVELTY_BINS - 1)
-        } else {
-            0
-        }
-    }
-
-    /// Novelty in [0, 1] of `x`, then learns it.
+    /// Novelty of `x` in (0, 1] (1 for a never-seen bin), then learns `x`. Needs `max > min`.
     fn update(&mut self, x: f64, min: f64, max: f64, cfg: &Config) -> f64 {
-        let b = Self::bin(x, min, max);
-        let c = if cfg.novelty_mode == 0 {
-            self.hist[b]
-        } else {
-            self.trans[self.prev][b]
-        };
-        let novelty = (-f64::from(c) / cfg.novelty_count).exp();
+        let u = (x - min) / (max - min) * NOVELTY_BINS as f64;
+        let b = (u.max(0.0) as usize).min(NOVELTY_BINS - 1);
+        let novelty = (-f64::from(self.counts[b]) / cfg.novelty_count).exp();
         let keep = (1.0 - cfg.novelty_alpha) as f32;
-        if cfg.novelty_mode == 0 {
-            for h in &mut self.hist {
-                *h *= keep;
-            }
-            self.hist[b] += 1.0;
-        } else {
-            for row in &mut self.trans {
-                for h in row {
-                    *h *= keep;
-                }
-            }
-            self.trans[self.prev][b] += 1.0;
+        for c in &mut self.counts {
+            *c *= keep;
         }
-        self.prev = b;
+        self.counts[b] += 1.0;
         novelty
     }
 }
@@ -240,7 +209,6 @@ struct Likelihood {
     raw: Ring<SHORT>,
     averages: EwmVar,
     previous_tail: f64,
-    quantile: f64,
     /// Points since the last alert that was let through.
     since_alert: u32,
 }
@@ -251,7 +219,6 @@ impl Likelihood {
             raw: Ring::new(),
             averages: EwmVar::new(),
             previous_tail: 1.0,
-            quantile: 0.0,
             since_alert: u32::MAX,
         }
     }
@@ -263,12 +230,7 @@ impl Likelihood {
         let mut tail = 1.0;
         if !learning {
             let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
-            let z = (avg - self.averages.mean) / sigma;
-            let q = self.quantile.max(cfg.tail_z);
-            tail = normal_tail(if cfg.tail_z > 0.0 { z * cfg.tail_z / q } else { z });
-            // Track the high quantile of z (Robbins–Monro), so heavy tails are not overrated.
-            let p = cfg.tail_p;
-            self.quantile += cfg.tail_eta * if z > self.quantile { 1.0 - p } else { -p };
+            tail = normal_tail((avg - self.averages.mean) / sigma);
         }
         self.averages.update(avg, cfg.long_alpha);
         if spatial {
@@ -361,19 +323,16 @@ impl Detector {
         let level = self.recent.median_of_last(cfg.median_len);
         let day = self.day.forecast(ts_ms, age);
         let week = self.week.forecast(ts_ms, age);
-        let mut best: Option<(f64, f64)> = None; // (forecast, typical absolute error)
-        for (forecast, error) in [
-            (level, &self.level_error),
-            (day, &self.day.error),
-            (week, &self.week.error),
-        ] {
-            if let Some(f) = forecast {
-                // Thirty errors before a model's track record is trusted.
-                if error.n >= 30 && best.is_none_or(|(_, e)| error.mean < e) {
-                    best = Some((f, error.mean));
-                }
-            }
-        }
+        let models = [
+            (level, self.level_error),
+            (day, self.day.error),
+            (week, self.week.error),
+        ];
+        // (forecast, typical absolute error), after thirty errors of track record.
+        let trusted = models
+            .iter()
+            .filter_map(|&(f, e)| f.filter(|_| e.n >= 30).map(|f| (f, e.mean)));
+        let best = trusted.clone().min_by(|a, b| a.1.total_cmp(&b.1));
 
         // 2. Raw surprise. The floor keeps a flat line's zero error scale from dividing by 0
         // while still making any departure from it highly surprising.
@@ -383,38 +342,27 @@ impl Detector {
             0.0
         };
         let floor = 1e-6 * self.max.abs().max(self.min.abs()).max(range) + 1e-12;
+        // Mean absolute error × √(π/2) estimates a standard deviation.
+        let sigma_of = |mae: f64| 1.2533 * mae + floor;
         let (expected, sigma, mut raw) = match best {
             Some((f, mae)) => {
-                // Mean absolute error × √(π/2) estimates a standard deviation.
-                let sigma = 1.2533 * mae + floor;
-                let z = (value - f).abs() / sigma;
-                let k = cfg.surprise_z;
-                (f, sigma, z * z / (z * z + k * k))
+                // Every model nearly as accurate as the best has a say, so a point that breaks
+                // the daily pattern alarms even when the recent level explains it about as well.
+                let k2 = cfg.surprise_z * cfg.surprise_z;
+                let raw = trusted
+                    .filter(|&(_, e)| e <= cfg.model_ratio * mae)
+                    .map(|(f, e)| {
+                        let z2 = ((value - f) / sigma_of(e)).powi(2);
+                        z2 / (z2 + k2)
+                    })
+                    .fold(0.0, f64::max);
+                (f, sigma_of(mae), raw)
             }
             None => (level.unwrap_or(value), 0.0, 0.0),
         };
-        if let Some((_, best_mae)) = best {
-            if cfg.model_ratio != 0.0 {
-                let r = cfg.model_ratio.abs();
-                for (forecast, error) in [
-                    (level, &self.level_error),
-                    (day, &self.day.error),
-                    (week, &self.week.error),
-                ] {
-                    if let Some(f) = forecast {
-                        if error.n >= 30 && error.mean <= r * best_mae {
-                            let z = (value - f).abs() / (1.2533 * error.mean + floor);
-                            let k = cfg.surprise_z;
-                            let this = z * z / (z * z + k * k);
-                            raw = if cfg.model_ratio > 0.0 { raw.max(this) } else { raw.min(this) };
-                        }
-                    }
-                }
-            }
-        }
-        if cfg.novelty_weight > 0.0 && range > 0.0 {
-            let nov = self.novelty.update(value, self.min, self.max, &cfg);
-            raw = raw.max(cfg.novelty_weight * nov);
+        if range > 0.0 {
+            let novelty = self.novelty.update(value, self.min, self.max, &cfg);
+            raw = raw.max(cfg.novelty_weight * novelty);
         }
         let learning = self.points < cfg.learning_points;
         let margin = cfg.spatial_tolerance * range;
@@ -500,6 +448,18 @@ mod tests {
             spike.expected > 30.0 && spike.expected < 70.0 && spike.upper < 90.0,
             "{spike:?}"
         );
+    }
+
+    #[test]
+    fn novelty_fades_as_a_value_recurs() {
+        let cfg = Config::default();
+        let mut n = Novelty::new();
+        let first = n.update(5.0, 0.0, 10.0, &cfg);
+        let second = n.update(5.1, 0.0, 10.0, &cfg);
+        assert_eq!(first, 1.0);
+        assert!(second < 0.8, "{second}");
+        // A different part of the range is still new.
+        assert_eq!(n.update(9.9, 0.0, 10.0, &cfg), 1.0);
     }
 
     #[test]

@@ -56,10 +56,6 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "novelty_alpha" => cfg.novelty_alpha = x,
         "novelty_count" => cfg.novelty_count = x,
         "model_ratio" => cfg.model_ratio = x,
-        "tail_z" => cfg.tail_z = x,
-        "tail_p" => cfg.tail_p = x,
-        "tail_eta" => cfg.tail_eta = x,
-        "novelty_mode" => cfg.novelty_mode = x as u32,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
