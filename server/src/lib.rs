@@ -6,6 +6,7 @@
 // Leptos view types nest deeply; their layout needs more than the default 128.
 #![recursion_limit = "256"]
 
+pub mod anomaly;
 pub mod app_state;
 pub mod auth;
 pub mod config;

@@ -35,22 +35,33 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Score a CSV of `timestamp,value` (file or stdin) with the live detector; writes
+    /// `timestamp,value,anomaly_score` to stdout.
+    Detect {
+        /// The CSV file; standard input when omitted.
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries data (`osprey detect`) and the keys printed once.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,leptos=warn".into()),
         )
         .init();
     let cli = Cli::parse();
-    let Command::Serve {
-        addr,
-        database_url,
-        demo,
-        config,
-    } = cli.command;
+    let (addr, database_url, demo, config) = match cli.command {
+        Command::Serve {
+            addr,
+            database_url,
+            demo,
+            config,
+        } => (addr, database_url, demo, config),
+        Command::Detect { file } => return detect(file),
+    };
     let overrides = Overrides {
         addr,
         database_url,
@@ -72,6 +83,32 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("osprey: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn detect(file: Option<PathBuf>) -> ExitCode {
+    let stdout = std::io::stdout().lock();
+    let result = match &file {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => osprey::anomaly::score_csv(
+                std::io::BufReader::new(f),
+                std::io::BufWriter::new(stdout),
+            ),
+            Err(e) => {
+                eprintln!("osprey detect: cannot open {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            osprey::anomaly::score_csv(std::io::stdin().lock(), std::io::BufWriter::new(stdout))
+        }
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("osprey detect: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -35,16 +35,16 @@ fn spawn(bin: &Path, cwd: &Path, db: Option<&Path>) -> Server {
         .env("OSPREY_INGEST_KEY", common::INGEST_KEY)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(db) = db {
         cmd.args(["--database-url", &format!("sqlite://{}", db.display())]);
     }
     let mut child = cmd.spawn().expect("start osprey");
-    let stdout = child.stdout.take().unwrap();
+    let logs = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
             if line.contains("osprey listening") {
                 let _ = tx.send(());
             }
@@ -211,6 +211,55 @@ async fn sigterm_finishes_acknowledged_work_and_exits_cleanly() {
         );
     }
     again.child.kill().unwrap();
+}
+
+#[test]
+fn detect_scores_a_csv_from_stdin() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("detect")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..300 {
+        csv.push_str(&format!(
+            "2026-11-27 {:02}:{:02}:00,{}\n",
+            i / 60,
+            i % 60,
+            10 + i % 3
+        ));
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(csv.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("timestamp,value,anomaly_score"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 300);
+    assert!(rows[0].starts_with("2026-11-27 00:00:00,10,"));
+    for row in rows {
+        let score: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{row}");
+    }
+    // Bad input is refused with the line that is wrong.
+    let out = Command::new(BIN)
+        .args(["detect", "/nonexistent.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
