@@ -1,11 +1,117 @@
 //! Anomaly scoring as Osprey runs it: one detector configuration for live ingestion and for
 //! `osprey detect`, so a backtest on a CSV scores exactly as production would.
 
+use crate::ingest::model::SeriesKey;
+use crate::store::AnomalyRow;
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+/// Live scores at or above this are recorded as anomalies (about a 1-in-10⁵ surprise).
+pub const RECORD_SCORE: f64 = 0.5;
+/// The detector reads each series one point a minute: the mean of that minute's samples.
+const MINUTE_MS: i64 = 60_000;
 
 /// The detector every series gets, with the defaults tuned on the NAB corpus.
 pub fn detector() -> detect::Detector {
     detect::Detector::new(detect::Config::default())
+}
+
+/// Detectors of live series, fed one mean per minute as each minute closes.
+pub struct AnomalyWatch {
+    series: HashMap<i64, SeriesWatch>,
+    max_series: usize,
+}
+
+struct SeriesWatch {
+    minute: i64,
+    sum: f64,
+    count: u32,
+    detector: detect::Detector,
+}
+
+impl AnomalyWatch {
+    /// Watches at most `max_series` series (each detector holds about 2 KiB).
+    pub fn new(max_series: usize) -> Self {
+        AnomalyWatch {
+            series: HashMap::new(),
+            max_series,
+        }
+    }
+
+    /// Offers one committed sample; returns an anomaly when a closed minute scored high.
+    /// Samples of a minute that already closed are left out of detection (they are stored).
+    pub fn observe(
+        &mut self,
+        series_id: i64,
+        key: &Arc<SeriesKey>,
+        ts: i64,
+        value: f64,
+    ) -> Option<AnomalyRow> {
+        let minute = ts.div_euclid(MINUTE_MS) * MINUTE_MS;
+        if !self.series.contains_key(&series_id) && self.series.len() >= self.max_series {
+            return None;
+        }
+        let watch = self.series.entry(series_id).or_insert_with(|| SeriesWatch {
+            minute,
+            sum: 0.0,
+            count: 0,
+            detector: detector(),
+        });
+        if minute < watch.minute {
+            return None;
+        }
+        let mut found = None;
+        if minute > watch.minute && watch.count > 0 {
+            let mean = watch.sum / f64::from(watch.count);
+            let s = watch.detector.update(watch.minute, mean);
+            if s.score >= RECORD_SCORE {
+                found = Some(AnomalyRow {
+                    series_id,
+                    metric: key.name.clone(),
+                    labels: key.labels.clone(),
+                    timestamp: watch.minute,
+                    value: mean,
+                    score: s.score,
+                    expected: s.expected,
+                    lower: s.lower,
+                    upper: s.upper,
+                    explanation: explain(&key.name, mean, s.expected, s.lower, s.upper),
+                });
+            }
+            watch.sum = 0.0;
+            watch.count = 0;
+        }
+        watch.minute = minute;
+        watch.sum += value;
+        watch.count += 1;
+        found
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+/// One line a person can read: how far the value is from what was expected.
+pub fn explain(metric: &str, value: f64, expected: f64, lower: f64, upper: f64) -> String {
+    let direction = if value > upper {
+        "above"
+    } else if value < lower {
+        "below"
+    } else {
+        "near the edge of"
+    };
+    let ratio = if expected.abs() > f64::EPSILON {
+        format!(" ({:.1}× the expected {:.4})", value / expected, expected)
+    } else {
+        String::new()
+    };
+    format!("{metric} {value:.4} is {direction} its usual range {lower:.4}–{upper:.4}{ratio}")
 }
 
 /// Why a CSV could not be scored; `line` is 1-based.
@@ -120,6 +226,50 @@ fn bounded_lines(mut input: impl BufRead) -> impl Iterator<Item = Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watch_scores_closed_minutes_and_reports_a_spike() {
+        let key = Arc::new(SeriesKey {
+            name: "lat".into(),
+            labels: Default::default(),
+        });
+        let mut watch = AnomalyWatch::new(10);
+        let t0 = 1_699_999_980_000i64; // on a minute boundary
+        let mut found = Vec::new();
+        for m in 0..400i64 {
+            // Three samples a minute; minute 350 spikes.
+            for s in 0..3 {
+                let v = if m == 350 {
+                    900.0
+                } else {
+                    50.0 + 5.0 * ((m as f64) / 10.0).sin() + s as f64
+                };
+                if let Some(a) = watch.observe(1, &key, t0 + m * 60_000 + s * 20_000, v) {
+                    found.push(a);
+                }
+            }
+        }
+        assert!(
+            found.iter().any(|a| a.timestamp == t0 + 350 * 60_000),
+            "{found:?}"
+        );
+        let spike = found
+            .iter()
+            .find(|a| a.timestamp == t0 + 350 * 60_000)
+            .unwrap();
+        assert_eq!(spike.value, 900.0);
+        assert!(spike.explanation.contains("above"), "{}", spike.explanation);
+        assert!(
+            found.len() <= 3,
+            "a calm series raised {} anomalies",
+            found.len()
+        );
+        // A full watch takes no new series.
+        let mut small = AnomalyWatch::new(1);
+        small.observe(1, &key, t0, 1.0);
+        small.observe(2, &key, t0, 1.0);
+        assert_eq!(small.len(), 1);
+    }
 
     fn score(input: &str) -> Result<Vec<(String, f64)>, CsvError> {
         let mut out = Vec::new();

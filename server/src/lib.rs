@@ -52,6 +52,9 @@ pub struct Osprey {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Series watched by a live anomaly detector at most (about 2 KiB each).
+const ANOMALY_SERIES: usize = 20_000;
+
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
@@ -92,6 +95,7 @@ impl Osprey {
                 hot: hot.clone(),
                 live: live.clone(),
                 telemetry: telemetry.clone(),
+                anomalies: std::sync::Mutex::new(anomaly::AnomalyWatch::new(ANOMALY_SERIES)),
             },
             config.ingest.queue_depth,
             config.ingest.max_commit_items,

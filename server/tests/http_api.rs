@@ -522,3 +522,56 @@ async fn overview_page_renders_six_panels_server_side() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_live_detector_records_anomalies() {
+    let h = start().await;
+    // Six hours of a calm series, a minute at a time, then one wild minute and one more.
+    let start_ms = (common::now_ms() / 60_000 - 400) * 60_000;
+    let points: Vec<(i64, f64)> = (0..380)
+        .map(|m| {
+            (
+                start_ms + m * 60_000,
+                if m == 370 {
+                    5_000.0
+                } else {
+                    50.0 + 5.0 * ((m as f64) / 15.0).sin()
+                },
+            )
+        })
+        .collect();
+    for chunk in points.chunks(100) {
+        assert_eq!(
+            send(&h.router, ingest_request(metric_body("det.latency", chunk)))
+                .await
+                .0,
+            StatusCode::ACCEPTED
+        );
+    }
+    let (s, v) = get(
+        &h.router,
+        "/api/v1/anomalies?metric=det.latency&from=now-12h",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let found = v["anomalies"].as_array().unwrap();
+    let spike = found
+        .iter()
+        .find(|a| a["timestamp"] == start_ms + 370 * 60_000)
+        .unwrap_or_else(|| panic!("spike not found in {v}"));
+    assert_eq!(spike["metric"], "det.latency");
+    assert_eq!(spike["labels"]["service"], "api");
+    assert_eq!(spike["value"], 5_000.0);
+    assert!(spike["score"].as_f64().unwrap() >= 0.5);
+    assert!(spike["upper"].as_f64().unwrap() < 5_000.0);
+    assert!(
+        spike["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("above its usual range"),
+        "{spike}"
+    );
+    let (_, v) = get(&h.router, "/api/v1/anomalies?metric=other").await;
+    assert_eq!(v["anomalies"], json!([]));
+    h.osprey.shutdown().await;
+}

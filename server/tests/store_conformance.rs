@@ -227,6 +227,66 @@ mod cases {
         assert_eq!(limited.len(), 1);
     }
 
+    pub async fn anomalies_are_kept_per_series_and_minute(store: Arc<dyn Store>) {
+        store
+            .write(&batch(samples("lat", "api", &[(T0, 1.0)])))
+            .await
+            .unwrap();
+        let series = store.series("lat").await.unwrap()[0].clone();
+        let row = |ts: i64, score: f64| osprey::store::AnomalyRow {
+            series_id: series.id,
+            metric: "lat".into(),
+            labels: series.labels.clone(),
+            timestamp: ts,
+            value: 9.0,
+            score,
+            expected: 1.0,
+            lower: 0.5,
+            upper: 1.5,
+            explanation: "lat 9 is above its usual range".into(),
+        };
+        store
+            .put_anomalies(&[row(T0, 0.6), row(T0 + 60_000, 0.7)])
+            .await
+            .unwrap();
+        store.put_anomalies(&[row(T0, 0.9)]).await.unwrap();
+        let found = store
+            .anomalies(Some("lat"), T0, T0 + 120_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            (found[0].timestamp, found[1].timestamp),
+            (T0 + 60_000, T0),
+            "newest first"
+        );
+        assert_eq!(found[1].score, 0.9, "a second report replaces the first");
+        assert_eq!(found[1].labels["service"], "api");
+        assert!(store
+            .anomalies(Some("other"), T0, T0 + 120_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .anomalies(None, T0, T0 + 120_000, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store.expire(T0 + 1, 0).await.unwrap();
+        assert_eq!(
+            store
+                .anomalies(None, 0, i64::MAX / 2, 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "retention removes old anomalies"
+        );
+    }
+
     pub async fn keys_are_found_by_hash(store: Arc<dyn Store>) {
         assert!(!store.has_key(KeyKind::Ingest).await.unwrap());
         let key = ApiKey {
@@ -337,6 +397,7 @@ conformance! {
     rollups_are_summed_per_group_in_the_database => 1000,
     stores_events_errors_spans_and_security => 1000,
     keys_are_found_by_hash => 1000,
+    anomalies_are_kept_per_series_and_minute => 1000,
     retention_removes_only_expired_data => 1000,
     catalogue_lists_metrics_with_label_names => 1000,
 }

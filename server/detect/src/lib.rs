@@ -85,14 +85,6 @@ pub struct Config {
     pub novelty_alpha: f64,
     /// Count of a value bin at which its novelty has fallen to 1/e.
     pub novelty_count: f64,
-    /// Largest raw surprise of a shift of the smoothed level (0 turns it off).
-    pub shift_weight: f64,
-    /// Weight of a new value in the smoothed (short-scale) level.
-    pub shift_alpha: f64,
-    /// Weight of a new smoothed level in its long-run mean and variance.
-    pub shift_long_alpha: f64,
-    /// Long-run z of the smoothed level at which its surprise is half of `shift_weight`.
-    pub shift_z: f64,
 }
 
 impl Default for Config {
@@ -116,10 +108,6 @@ impl Default for Config {
             novelty_weight: 0.3,
             novelty_alpha: 0.001,
             novelty_count: 3.0,
-            shift_weight: 1.0,
-            shift_alpha: 0.1,
-            shift_long_alpha: 0.002,
-            shift_z: 4.0,
         }
     }
 }
@@ -215,38 +203,6 @@ impl Novelty {
     }
 }
 
-/// Multi-scale surprise: a short exponential mean of the values compared with the long-run
-/// distribution of that mean, so a slow drift or a level shift that the fast forecasters
-/// absorb point by point still stands out against the longer baseline.
-#[derive(Debug, Clone, Copy)]
-struct Shift {
-    short: Ewm,
-    long: EwmVar,
-}
-
-impl Shift {
-    const fn new() -> Self {
-        Self {
-            short: Ewm::new(),
-            long: EwmVar::new(),
-        }
-    }
-
-    /// Surprise in [0, shift_weight) of the smoothed level, then learns `x`.
-    fn update(&mut self, x: f64, floor: f64, cfg: &Config) -> f64 {
-        self.short.update(x, cfg.shift_alpha);
-        let s = self.short.mean;
-        let mut surprise = 0.0;
-        if self.long.n >= 30 {
-            let z2 = (s - self.long.mean).powi(2) / (self.long.var + floor * floor);
-            let k2 = cfg.shift_z * cfg.shift_z;
-            surprise = cfg.shift_weight * z2 / (z2 + k2);
-        }
-        self.long.update(s, cfg.shift_long_alpha);
-        surprise
-    }
-}
-
 /// Online anomaly-likelihood post-processing (the idea of Numenta's HTM detector).
 #[derive(Debug, Clone, Copy)]
 struct Likelihood {
@@ -309,7 +265,6 @@ pub struct Detector {
     min: f64,
     max: f64,
     novelty: Novelty,
-    shift: Shift,
     likelihood: Likelihood,
 }
 
@@ -340,7 +295,6 @@ impl Detector {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             novelty: Novelty::new(),
-            shift: Shift::new(),
             likelihood: Likelihood::new(),
         }
     }
@@ -409,23 +363,6 @@ impl Detector {
         if range > 0.0 {
             let novelty = self.novelty.update(value, self.min, self.max, &cfg);
             raw = raw.max(cfg.novelty_weight * novelty);
-        }
-        if cfg.shift_weight > 0.0 {
-            if cfg.shift_long_alpha < 0.0 {
-                // Persistent bias of the trusted forecast's normalised residual.
-                if sigma > 0.0 {
-                    let r = ((value - expected) / sigma).clamp(-5.0, 5.0);
-                    let sh = &mut self.shift.short;
-                    sh.n = sh.n.saturating_add(1);
-                    sh.mean += cfg.shift_alpha * (r - sh.mean);
-                    let z = sh.mean * ((2.0 - cfg.shift_alpha) / cfg.shift_alpha).sqrt();
-                    let z2 = z * z;
-                    let k2 = cfg.shift_z * cfg.shift_z;
-                    raw = raw.max(cfg.shift_weight * z2 / (z2 + k2));
-                }
-            } else {
-                raw = raw.max(self.shift.update(value, floor, &cfg));
-            }
         }
         let learning = self.points < cfg.learning_points;
         let margin = cfg.spatial_tolerance * range;

@@ -64,6 +64,35 @@ pub async fn events(
 }
 
 #[derive(serde::Deserialize)]
+pub struct AnomalyParams {
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/anomalies?metric=&from=&to=&limit=`: what the live detector found, newest first.
+pub async fn anomalies(
+    State(state): State<AppState>,
+    Query(p): Query<AnomalyParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = now();
+    let from = params::parse_time("from", p.from.as_deref().unwrap_or("now-24h"), now)?;
+    let to = params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)? + 1;
+    let limit = p.limit.unwrap_or(500).clamp(1, 5000);
+    let rows = state
+        .store
+        .anomalies(
+            p.metric.as_deref().filter(|m| !m.is_empty()),
+            from,
+            to,
+            limit,
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "anomalies": rows })))
+}
+
+#[derive(serde::Deserialize)]
 pub struct LiveParams {
     metric: Option<String>,
     agg: Option<String>,

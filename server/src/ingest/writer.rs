@@ -3,6 +3,7 @@
 //! window and tells live streams what is new.
 
 use super::{IngestError, IngestService, Job};
+use crate::anomaly::AnomalyWatch;
 use crate::hot::HotWindow;
 use crate::ingest::model::{Accepted, Batch, SeriesKey};
 use crate::live::LiveHub;
@@ -48,6 +49,8 @@ pub struct WriterDeps {
     pub hot: Arc<HotWindow>,
     pub live: Arc<LiveHub>,
     pub telemetry: Arc<Telemetry>,
+    /// Only the writer touches it; the lock is never contended.
+    pub anomalies: std::sync::Mutex<AnomalyWatch>,
 }
 
 /// Starts the writer; returns the service that feeds it and the handle that stops it.
@@ -170,6 +173,21 @@ async fn write(deps: &WriterDeps, batch: &Batch, requests: usize) -> Result<(), 
             })
             .collect();
         deps.live.publish(Arc::new(Committed { samples }));
+        let found: Vec<_> = {
+            let mut watch = deps.anomalies.lock().expect("anomaly watch lock");
+            batch
+                .metrics
+                .iter()
+                .zip(&ids)
+                .filter_map(|(m, id)| watch.observe(*id, &m.series, m.ts, m.value))
+                .collect()
+        };
+        if !found.is_empty() {
+            // Derived data, written after the batch's own commit: a failure costs no ingested item.
+            if let Err(e) = deps.store.put_anomalies(&found).await {
+                tracing::warn!(error = %e, count = found.len(), "anomalies not recorded");
+            }
+        }
     }
     Ok(())
 }

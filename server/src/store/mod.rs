@@ -61,6 +61,22 @@ pub struct GroupBucket {
     pub max: f64,
 }
 
+/// An anomaly of one series at one time, as the detector reported it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AnomalyRow {
+    #[serde(skip)]
+    pub series_id: i64,
+    pub metric: String,
+    pub labels: Labels,
+    pub timestamp: i64,
+    pub value: f64,
+    pub score: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub explanation: String,
+}
+
 /// A metric name with its kind and the label keys its series use.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricInfo {
@@ -164,6 +180,16 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         step: i64,
     ) -> StoreResult<Vec<GroupBucket>>;
+    /// Records anomalies; a second report for the same series and time replaces the first.
+    async fn put_anomalies(&self, rows: &[AnomalyRow]) -> StoreResult<()>;
+    /// Anomalies with `from <= ts < to`, of one metric or all, newest first.
+    async fn anomalies(
+        &self,
+        metric: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AnomalyRow>>;
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>>;
     async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRow>>;
 

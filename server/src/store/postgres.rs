@@ -201,6 +201,18 @@ impl Store for PgStore {
             .await?;
         group_rows(rows)
     }
+    async fn put_anomalies(&self, rows: &[AnomalyRow]) -> StoreResult<()> {
+        put_anomalies(&self.pool, rows).await
+    }
+    async fn anomalies(
+        &self,
+        metric: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AnomalyRow>> {
+        anomalies(&self.pool, metric, from, to, limit).await
+    }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.pool).await
     }
@@ -259,6 +271,7 @@ impl Store for PgStore {
             ("errors", "ts"),
             ("spans", "start"),
             ("security_events", "ts"),
+            ("anomalies", "ts"),
         ] {
             let sql = format!("DELETE FROM {table} WHERE {column} < $1");
             report.raw += sqlx::query(&sql)

@@ -17,7 +17,7 @@ macro_rules! shared_sql {
         use crate::store::rollup::{self, Resolution, RollupRow};
         use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
-            parse_labels, ApiKey, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
+            parse_labels, AnomalyRow, ApiKey, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
             SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
         };
         use sqlx::{Pool, QueryBuilder, Row, Transaction};
@@ -284,6 +284,68 @@ macro_rules! shared_sql {
                  WHERE r.bucket >= {from} AND r.bucket < {to} GROUP BY g.grp, i",
                 resolution.table()
             )
+        }
+
+        pub(crate) async fn put_anomalies(pool: &Pool<$db>, rows: &[AnomalyRow]) -> StoreResult<()> {
+            for chunk in rows.chunks(MAX_BINDS / 8) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO anomalies (series_id, ts, value, score, expected, lower, upper, explanation) ",
+                );
+                q.push_values(chunk, |mut b, a| {
+                    b.push_bind(a.series_id)
+                        .push_bind(a.timestamp)
+                        .push_bind(a.value)
+                        .push_bind(a.score)
+                        .push_bind(a.expected)
+                        .push_bind(a.lower)
+                        .push_bind(a.upper)
+                        .push_bind(a.explanation.clone());
+                });
+                q.push(
+                    " ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value, score = excluded.score, \
+                     expected = excluded.expected, lower = excluded.lower, upper = excluded.upper, \
+                     explanation = excluded.explanation",
+                );
+                q.build().execute(pool).await?;
+            }
+            Ok(())
+        }
+
+        pub(crate) async fn anomalies(
+            pool: &Pool<$db>,
+            metric: Option<&str>,
+            from: i64,
+            to: i64,
+            limit: u32,
+        ) -> StoreResult<Vec<AnomalyRow>> {
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT a.series_id, s.name, s.labels, a.ts, a.value, a.score, a.expected, a.lower, a.upper, a.explanation \
+                 FROM anomalies a JOIN series s ON s.id = a.series_id WHERE a.ts >= ",
+            );
+            q.push_bind(from).push(" AND a.ts < ").push_bind(to);
+            if let Some(m) = metric {
+                q.push(" AND s.name = ").push_bind(m.to_string());
+            }
+            q.push(" ORDER BY a.ts DESC LIMIT ").push_bind(i64::from(limit));
+            q.build()
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(AnomalyRow {
+                        series_id: r.try_get(0)?,
+                        metric: r.try_get(1)?,
+                        labels: parse_labels(r.try_get(2)?)?,
+                        timestamp: r.try_get(3)?,
+                        value: r.try_get(4)?,
+                        score: r.try_get(5)?,
+                        expected: r.try_get(6)?,
+                        lower: r.try_get(7)?,
+                        upper: r.try_get(8)?,
+                        explanation: r.try_get(9)?,
+                    })
+                })
+                .collect()
         }
 
         pub(crate) async fn metrics(pool: &Pool<$db>) -> StoreResult<Vec<MetricInfo>> {

@@ -134,6 +134,18 @@ impl Store for SqliteStore {
             .await?;
         group_rows(rows)
     }
+    async fn put_anomalies(&self, rows: &[AnomalyRow]) -> StoreResult<()> {
+        put_anomalies(&self.writer, rows).await
+    }
+    async fn anomalies(
+        &self,
+        metric: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AnomalyRow>> {
+        anomalies(&self.readers, metric, from, to, limit).await
+    }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.readers).await
     }
@@ -158,6 +170,7 @@ impl Store for SqliteStore {
             ("errors", "ts"),
             ("spans", "start"),
             ("security_events", "ts"),
+            ("anomalies", "ts"),
         ];
         let rolled = [("rollup_1m", "bucket"), ("rollup_1h", "bucket")];
         for (tables, before, counter) in [
@@ -166,7 +179,7 @@ impl Store for SqliteStore {
         ] {
             for (table, column) in tables {
                 // WITHOUT ROWID tables have no rowid: their deletes go by key range instead.
-                let sql = if table.starts_with("rollup") {
+                let sql = if table.starts_with("rollup") || *table == "anomalies" {
                     format!("DELETE FROM {table} WHERE ({column}, series_id) IN (SELECT {column}, series_id FROM {table} WHERE {column} < ?1 LIMIT ?2)")
                 } else {
                     format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)")

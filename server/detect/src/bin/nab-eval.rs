@@ -56,10 +56,6 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "novelty_alpha" => cfg.novelty_alpha = x,
         "novelty_count" => cfg.novelty_count = x,
         "model_ratio" => cfg.model_ratio = x,
-        "shift_weight" => cfg.shift_weight = x,
-        "shift_alpha" => cfg.shift_alpha = x,
-        "shift_long_alpha" => cfg.shift_long_alpha = x,
-        "shift_z" => cfg.shift_z = x,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
