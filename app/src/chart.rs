@@ -5,6 +5,7 @@ use crate::downsample::lttb;
 use crate::model::{format_time, format_value, PanelData};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Colours of one chart.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +59,20 @@ impl Geometry {
     }
 }
 
+/// A round time step (1 min … 1 day) giving about five labels over `span` ms.
+pub fn time_tick(span: i64) -> i64 {
+    const STEPS: [i64; 12] = [
+        60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000,
+        21_600_000, 43_200_000, 86_400_000,
+    ];
+    let days = (span + 6 * 86_400_000 - 1) / (6 * 86_400_000);
+    STEPS
+        .iter()
+        .copied()
+        .find(|s| span / s <= 6)
+        .unwrap_or(86_400_000 * days.max(1))
+}
+
 /// The value axis: from zero when every value is positive, padded so lines don't touch edges.
 fn value_range(data: &PanelData) -> (f64, f64) {
     let values = data
@@ -94,27 +109,48 @@ pub fn draw<DB: DrawingBackend>(
         .build_cartesian_2d(data.from..data.to, lo..hi)
         .map_err(err)?;
     let text = ("sans-serif", 11).into_font().color(&colors.text);
-    let long_range = data.to - data.from > 2 * 86_400_000;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .bold_line_style(colors.grid)
         .light_line_style(colors.grid.mix(0.0))
         .axis_style(colors.axis)
-        .x_labels(6)
+        // The time axis is drawn below, labelled at round times (plotters picks round milliseconds).
+        .disable_x_axis()
         .y_labels(5)
-        .x_label_formatter(&|t| {
-            if long_range {
-                let (_, m, d) = crate::model::civil_from_days(t.div_euclid(86_400_000));
-                format!("{m:02}-{d:02} {}", format_time(*t))
-            } else {
-                format_time(*t)
-            }
-        })
         .y_label_formatter(&|v| format_value(*v))
-        .label_style(text)
+        .label_style(text.clone())
         .draw()
         .map_err(err)?;
+    let step = time_tick(data.to - data.from);
+    let long_range = data.to - data.from > 2 * 86_400_000;
+    let centred = text.pos(Pos::new(HPos::Center, VPos::Top));
+    let (left, bottom) = chart.backend_coord(&(data.from, lo));
+    let (right, _) = chart.backend_coord(&(data.to, lo));
+    root.draw(&PathElement::new(
+        vec![(left, bottom), (right, bottom)],
+        colors.axis,
+    ))
+    .map_err(err)?;
+    let mut t = (data.from + step - 1).div_euclid(step) * step;
+    while t <= data.to {
+        let (x, y) = chart.backend_coord(&(t, lo));
+        let label = if long_range {
+            let (_, m, d) = crate::model::civil_from_days(t.div_euclid(86_400_000));
+            if step >= 86_400_000 {
+                format!("{m:02}-{d:02}")
+            } else {
+                format!("{m:02}-{d:02} {}", format_time(t))
+            }
+        } else {
+            format_time(t)
+        };
+        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], colors.axis))
+            .map_err(err)?;
+        root.draw(&Text::new(label, (x, y + 6), centred.clone()))
+            .map_err(err)?;
+        t += step;
+    }
     let columns = width as usize;
     let single = data.series.len() == 1;
     for (i, series) in data.series.iter().enumerate() {
@@ -225,6 +261,20 @@ mod tests {
         assert!(svg.contains("var(--chart-grid)"));
         assert!(!svg.contains("#020202"));
         assert!(svg.contains("width=\"100%\""));
+    }
+
+    #[test]
+    fn time_labels_fall_on_round_times() {
+        assert_eq!(time_tick(3_600_000), 600_000);
+        assert_eq!(time_tick(900_000), 300_000);
+        assert_eq!(time_tick(86_400_000), 21_600_000);
+        assert_eq!(time_tick(21_600_000), 3_600_000);
+        assert_eq!(time_tick(7 * 86_400_000), 86_400_000 * 2);
+        let svg = svg(
+            &panel((0..60).map(|i| (i * 1000, i as f64)).collect()),
+            (600, 200),
+        );
+        assert!(svg.contains("00:00") && svg.contains("00:01"), "{svg}");
     }
 
     #[test]
