@@ -78,12 +78,7 @@ impl Osprey {
         let new_keys = auth::bootstrap(store.as_ref(), &config).await?;
         let now = chrono::Utc::now().timestamp_millis();
         let telemetry = Arc::new(telemetry::Telemetry::default());
-        let hot = Arc::new(hot::HotWindow::new(
-            config.hot_window().as_millis() as i64,
-            config.live.hot_points_per_series,
-            10_000,
-            now,
-        ));
+        let hot = Arc::new(prime_hot_window(store.as_ref(), &config, now).await?);
         let live = Arc::new(live::LiveHub::new(
             config.live.max_subscribers,
             config.live.updates_per_second,
@@ -158,6 +153,41 @@ impl Osprey {
         self.state.live.close();
     }
 }
+
+/// Samples read back into memory at start-up at most; beyond it the window starts empty.
+const PRIME_SAMPLES: u32 = 200_000;
+
+/// The hot window, refilled from the database with the last `live.hot_window` of samples so
+/// recent queries are served from memory right after a restart. Runs before the writer starts,
+/// so nothing is counted twice; when there is too much to load, the window starts empty at `now`.
+async fn prime_hot_window(
+    store: &dyn store::Store,
+    config: &Config,
+    now: i64,
+) -> Result<hot::HotWindow, StartError> {
+    let window = config.hot_window().as_millis() as i64;
+    let points = config.live.hot_points_per_series;
+    let from = now - window;
+    let recent = store.recent_samples(from, PRIME_SAMPLES + 1).await?;
+    if recent.len() > PRIME_SAMPLES as usize {
+        tracing::info!(
+            limit = PRIME_SAMPLES,
+            "too many recent samples to refill the hot window; it starts empty"
+        );
+        return Ok(hot::HotWindow::new(window, points, HOT_SERIES, now));
+    }
+    let hot = hot::HotWindow::new(window, points, HOT_SERIES, from);
+    hot.record(recent.iter().map(|s| (s.series_id, s.ts, s.value)), now);
+    tracing::info!(
+        samples = recent.len(),
+        series = hot.len(),
+        "hot window refilled"
+    );
+    Ok(hot)
+}
+
+/// Series the hot window holds at most.
+const HOT_SERIES: usize = 10_000;
 
 fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
     leptos::config::LeptosOptions::builder()

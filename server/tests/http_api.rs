@@ -575,3 +575,45 @@ async fn the_live_detector_records_anomalies() {
     assert_eq!(v["anomalies"], json!([]));
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restart_refills_the_hot_window_from_the_database() {
+    use osprey::query::{QueryService, RangeParams, RangeQuery, Source};
+    let h = start().await;
+    let now = common::now_ms();
+    let points: Vec<(i64, f64)> = (0..30)
+        .map(|i| (now - 600_000 + i * 10_000, i as f64))
+        .collect();
+    assert_eq!(
+        send(&h.router, ingest_request(metric_body("warm.m", &points)))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    let params = RangeParams {
+        metric: Some("warm.m".into()),
+        from: Some("now-15m".into()),
+        step: Some("1m".into()),
+        agg: Some("p50".into()),
+        ..Default::default()
+    };
+    let q = RangeQuery::parse(&params, now).unwrap();
+    let before = h.osprey.state.query.run(&q, now).await.unwrap().0;
+    let dir = h._dir;
+    h.osprey.shutdown().await;
+
+    let again = Osprey::start(common::config(dir.path())).await.unwrap();
+    let query: &QueryService = &again.state.query;
+    let (after, source) = query.run(&q, now).await.unwrap();
+    assert_eq!(
+        source,
+        Source::Hot,
+        "recent data is served from memory after a restart"
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        after[0].points.iter().map(|p| p.0).count(),
+        before[0].points.len()
+    );
+    again.shutdown().await;
+}

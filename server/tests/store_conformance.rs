@@ -287,6 +287,27 @@ mod cases {
         );
     }
 
+    pub async fn recent_samples_come_oldest_first_and_bounded(store: Arc<dyn Store>) {
+        store
+            .write(&batch(samples(
+                "m",
+                "a",
+                &[(T0 - 5_000, 0.0), (T0 + 2_000, 2.0), (T0, 1.0)],
+            )))
+            .await
+            .unwrap();
+        store
+            .write(&batch(samples("m", "b", &[(T0 + 1_000, 9.0)])))
+            .await
+            .unwrap();
+        let rows = store.recent_samples(T0, 10).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.ts, r.value)).collect::<Vec<_>>(),
+            vec![(T0, 1.0), (T0 + 1_000, 9.0), (T0 + 2_000, 2.0)]
+        );
+        assert_eq!(store.recent_samples(T0, 2).await.unwrap().len(), 2);
+    }
+
     pub async fn keys_are_found_by_hash(store: Arc<dyn Store>) {
         assert!(!store.has_key(KeyKind::Ingest).await.unwrap());
         let key = ApiKey {
@@ -397,6 +418,7 @@ conformance! {
     rollups_are_summed_per_group_in_the_database => 1000,
     stores_events_errors_spans_and_security => 1000,
     keys_are_found_by_hash => 1000,
+    recent_samples_come_oldest_first_and_bounded => 1000,
     anomalies_are_kept_per_series_and_minute => 1000,
     retention_removes_only_expired_data => 1000,
     catalogue_lists_metrics_with_label_names => 1000,

@@ -190,6 +190,9 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         limit: u32,
     ) -> StoreResult<Vec<AnomalyRow>>;
+    /// Samples of every series with `ts >= from`, oldest first, at most `limit` of them; for
+    /// refilling the hot window at start-up.
+    async fn recent_samples(&self, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>>;
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>>;
     async fn events(&self, query: &EventQuery) -> StoreResult<Vec<EventRow>>;
 

@@ -213,6 +213,9 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<AnomalyRow>> {
         anomalies(&self.pool, metric, from, to, limit).await
     }
+    async fn recent_samples(&self, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>> {
+        recent_samples(&self.pool, from, limit).await
+    }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.pool).await
     }

@@ -348,6 +348,17 @@ macro_rules! shared_sql {
                 .collect()
         }
 
+        pub(crate) async fn recent_samples(pool: &Pool<$db>, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>> {
+            let rows = sqlx::query("SELECT series_id, ts, value FROM samples WHERE ts >= $1 ORDER BY ts LIMIT $2")
+                .bind(from)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(SampleRow { series_id: r.try_get(0)?, ts: r.try_get(1)?, value: r.try_get(2)? }))
+                .collect()
+        }
+
         pub(crate) async fn metrics(pool: &Pool<$db>) -> StoreResult<Vec<MetricInfo>> {
             let rows = sqlx::query("SELECT name, kind, labels FROM series ORDER BY name").fetch_all(pool).await?;
             let mut by_name: BTreeMap<String, (MetricKind, BTreeSet<String>)> = BTreeMap::new();

@@ -146,6 +146,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<AnomalyRow>> {
         anomalies(&self.readers, metric, from, to, limit).await
     }
+    async fn recent_samples(&self, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>> {
+        recent_samples(&self.readers, from, limit).await
+    }
     async fn metrics(&self) -> StoreResult<Vec<MetricInfo>> {
         metrics(&self.readers).await
     }
