@@ -611,9 +611,6 @@ async fn a_restart_refills_the_hot_window_from_the_database() {
         "recent data is served from memory after a restart"
     );
     assert_eq!(after, before);
-    assert_eq!(
-        after[0].points.iter().map(|p| p.0).count(),
-        before[0].points.len()
-    );
+    assert!(!after.is_empty() && !after[0].points.is_empty());
     again.shutdown().await;
 }

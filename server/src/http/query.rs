@@ -39,6 +39,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     ))
 }
 
+/// The `[from, to]` of a listing as `from <= ts < to + 1`; `to` defaults to now.
+fn listing_window(
+    from: Option<&str>,
+    to: Option<&str>,
+    default_from: &str,
+) -> Result<(i64, i64), ApiError> {
+    let now = now();
+    let from = params::parse_time("from", from.unwrap_or(default_from), now)?;
+    let to = params::parse_time("to", to.unwrap_or("now"), now)?;
+    Ok((from, to + 1))
+}
+
 #[derive(serde::Deserialize)]
 pub struct EventParams {
     name: Option<String>,
@@ -51,11 +63,11 @@ pub async fn events(
     State(state): State<AppState>,
     Query(p): Query<EventParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = now();
+    let (from, to) = listing_window(p.from.as_deref(), p.to.as_deref(), "now-1h")?;
     let query = EventQuery {
         name: p.name.filter(|n| !n.is_empty()),
-        from: params::parse_time("from", p.from.as_deref().unwrap_or("now-1h"), now)?,
-        to: params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)? + 1,
+        from,
+        to,
         limit: p.limit.unwrap_or(100).clamp(1, 1000),
     };
     Ok(Json(
@@ -76,9 +88,7 @@ pub async fn anomalies(
     State(state): State<AppState>,
     Query(p): Query<AnomalyParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = now();
-    let from = params::parse_time("from", p.from.as_deref().unwrap_or("now-24h"), now)?;
-    let to = params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)? + 1;
+    let (from, to) = listing_window(p.from.as_deref(), p.to.as_deref(), "now-24h")?;
     let limit = p.limit.unwrap_or(500).clamp(1, 5000);
     let rows = state
         .store
