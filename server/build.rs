@@ -1,17 +1,20 @@
 //! Embeds the built site (wasm, JS, CSS, public files) into the binary, so the release
 //! `osprey` serves the whole dashboard from any working directory with no other files.
 //!
-//! The site directory is `OSPREY_SITE_DIR` (the Makefile sets it) or `../target/site`. When it
-//! does not exist yet, nothing is embedded and pages render without their islands.
+//! The site directory is `OSPREY_SITE_DIR` (the Makefile sets it), else `$CARGO_TARGET_DIR/site`
+//! (where the Makefile puts it by default), else `../target/site`. When it does not exist yet,
+//! nothing is embedded and pages render without their islands.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=OSPREY_SITE_DIR");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let site = std::env::var("OSPREY_SITE_DIR")
         .map(PathBuf::from)
+        .or_else(|_| std::env::var("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("site")))
         .unwrap_or_else(|_| manifest.join("../target/site"));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut files = Vec::new();
