@@ -92,7 +92,7 @@ impl Telemetry {
             .or_default() += 1;
     }
 
-    pub fn record_commit(&self, took: Duration, _requests: usize, a: &Accepted) {
+    pub fn record_commit(&self, took: Duration, a: &Accepted) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.commit_latency.observe(took);
         for (slot, n) in self
@@ -202,7 +202,6 @@ mod tests {
         let t = Telemetry::default();
         t.record_commit(
             Duration::from_millis(3),
-            2,
             &Accepted {
                 metrics: 5,
                 ..Default::default()

@@ -112,7 +112,7 @@ async fn run(
 async fn commit(deps: &WriterDeps, jobs: Vec<Job>) {
     if jobs.len() == 1 {
         let job = jobs.into_iter().next().expect("one job");
-        let result = write(deps, &job.batch, 1).await;
+        let result = write(deps, &job.batch).await;
         let _ = job.done.send(result);
         return;
     }
@@ -124,7 +124,7 @@ async fn commit(deps: &WriterDeps, jobs: Vec<Job>) {
         merged.append(job.batch);
         acks.push(job.done);
     }
-    match write(deps, &merged, acks.len()).await {
+    match write(deps, &merged).await {
         Ok(()) => {
             for ack in acks {
                 let _ = ack.send(Ok(()));
@@ -133,14 +133,14 @@ async fn commit(deps: &WriterDeps, jobs: Vec<Job>) {
         Err(e) => {
             tracing::warn!(error = %e, jobs = acks.len(), "group commit failed; committing each request alone");
             for (batch, ack) in split(merged, &shapes).into_iter().zip(acks) {
-                let result = write(deps, &batch, 1).await;
+                let result = write(deps, &batch).await;
                 let _ = ack.send(result);
             }
         }
     }
 }
 
-async fn write(deps: &WriterDeps, batch: &Batch, requests: usize) -> Result<(), IngestError> {
+async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
     let started = Instant::now();
     let ids = deps.store.write(batch).await.map_err(|e| match e {
         StoreError::SeriesLimit { limit } => IngestError::SeriesLimit { limit },
@@ -150,7 +150,7 @@ async fn write(deps: &WriterDeps, batch: &Batch, requests: usize) -> Result<(), 
         }
     })?;
     deps.telemetry
-        .record_commit(started.elapsed(), requests, &batch.accepted());
+        .record_commit(started.elapsed(), &batch.accepted());
     if !batch.metrics.is_empty() {
         let now = chrono::Utc::now().timestamp_millis();
         deps.hot.record(
