@@ -1,11 +1,12 @@
 //! Anomaly scoring as Osprey runs it: one detector configuration for live ingestion and for
 //! `osprey detect`, so a backtest on a CSV scores exactly as production would.
 
-use crate::ingest::model::SeriesKey;
-use crate::store::AnomalyRow;
+use crate::ingest::model::{MetricKind, SeriesKey};
+use crate::query::engine::counter_increase;
+use crate::store::{AnomalyRow, Resolution, RollupRow, Store, StoreResult};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Live scores at or above this are recorded as anomalies (about a 1-in-10⁵ surprise).
 pub const RECORD_SCORE: f64 = 0.5;
@@ -17,17 +18,68 @@ pub fn detector() -> detect::Detector {
     detect::Detector::new(detect::Config::default())
 }
 
-/// Detectors of live series, fed one mean per minute as each minute closes.
+/// Detectors of live series, fed one value per minute as each minute closes: the mean of a
+/// gauge's samples, the per-second rate of a counter.
+///
+/// After a restart the detectors are rebuilt from stored minute rollups by [`warm_up`] while
+/// ingest goes on: until a series' rebuilt detector is [installed](AnomalyWatch::install), the
+/// minutes it closes are kept (at most [`COLD_MINUTES`]) and replayed into the rebuilt one, so
+/// no minute is learnt twice or lost.
 pub struct AnomalyWatch {
     series: HashMap<i64, SeriesWatch>,
     max_series: usize,
+    warming: bool,
 }
+
+/// Minutes kept per series while detectors are being rebuilt at start-up.
+pub const COLD_MINUTES: usize = 120;
 
 struct SeriesWatch {
     minute: i64,
     sum: f64,
     count: u32,
+    last: (i64, f64),
+    input: MinuteInput,
     detector: detect::Detector,
+    /// Minute values seen while warming, replayed into the rebuilt detector.
+    cold: Vec<(i64, f64)>,
+}
+
+/// Turns a series' minute aggregates into what its detector reads.
+#[derive(Debug, Clone, Copy)]
+pub struct MinuteInput {
+    kind: MetricKind,
+    /// A counter's last sample of the previous minute.
+    previous: Option<(i64, f64)>,
+}
+
+impl MinuteInput {
+    pub fn new(kind: MetricKind) -> Self {
+        MinuteInput {
+            kind,
+            previous: None,
+        }
+    }
+
+    /// The value of one closed minute: a gauge's mean; a counter's increase since the previous
+    /// minute's last sample, per second (none for its first minute).
+    pub fn value(&mut self, sum: f64, count: u32, last: (i64, f64)) -> Option<f64> {
+        match self.kind {
+            MetricKind::Gauge => (count > 0).then(|| sum / f64::from(count)),
+            MetricKind::Counter => {
+                let previous = self.previous.replace(last)?;
+                let seconds = (last.0 - previous.0) as f64 / 1000.0;
+                (seconds > 0.0).then(|| counter_increase(previous.1, last.1) / seconds)
+            }
+        }
+    }
+
+    fn label(&self, metric: &str) -> String {
+        match self.kind {
+            MetricKind::Gauge => metric.to_string(),
+            MetricKind::Counter => format!("rate of {metric}"),
+        }
+    }
 }
 
 impl AnomalyWatch {
@@ -36,6 +88,20 @@ impl AnomalyWatch {
         AnomalyWatch {
             series: HashMap::new(),
             max_series,
+            warming: false,
+        }
+    }
+
+    /// From now until [`AnomalyWatch::finish_warming`], closed minutes are also kept for replay.
+    pub fn start_warming(&mut self) {
+        self.warming = true;
+    }
+
+    /// Ends the warm-up: series without a rebuilt detector keep the one they started afresh.
+    pub fn finish_warming(&mut self) {
+        self.warming = false;
+        for watch in self.series.values_mut() {
+            watch.cold = Vec::new();
         }
     }
 
@@ -45,6 +111,7 @@ impl AnomalyWatch {
         &mut self,
         series_id: i64,
         key: &Arc<SeriesKey>,
+        kind: MetricKind,
         ts: i64,
         value: f64,
     ) -> Option<AnomalyRow> {
@@ -52,32 +119,41 @@ impl AnomalyWatch {
         if !self.series.contains_key(&series_id) && self.series.len() >= self.max_series {
             return None;
         }
-        let watch = self.series.entry(series_id).or_insert_with(|| SeriesWatch {
-            minute,
-            sum: 0.0,
-            count: 0,
-            detector: detector(),
-        });
+        let warming = self.warming;
+        let watch = self
+            .series
+            .entry(series_id)
+            .or_insert_with(|| SeriesWatch::new(minute, MinuteInput::new(kind), detector()));
         if minute < watch.minute {
             return None;
         }
         let mut found = None;
         if minute > watch.minute && watch.count > 0 {
-            let mean = watch.sum / f64::from(watch.count);
-            let s = watch.detector.update(watch.minute, mean);
-            if s.score >= RECORD_SCORE {
-                found = Some(AnomalyRow {
-                    series_id,
-                    metric: key.name.clone(),
-                    labels: key.labels.clone(),
-                    timestamp: watch.minute,
-                    value: mean,
-                    score: s.score,
-                    expected: s.expected,
-                    lower: s.lower,
-                    upper: s.upper,
-                    explanation: explain(&key.name, mean, s.expected, s.lower, s.upper),
-                });
+            if let Some(v) = watch.input.value(watch.sum, watch.count, watch.last) {
+                if warming && watch.cold.len() < COLD_MINUTES {
+                    watch.cold.push((watch.minute, v));
+                }
+                let s = watch.detector.update(watch.minute, v);
+                if s.score >= RECORD_SCORE {
+                    found = Some(AnomalyRow {
+                        series_id,
+                        metric: key.name.clone(),
+                        labels: key.labels.clone(),
+                        timestamp: watch.minute,
+                        value: v,
+                        score: s.score,
+                        expected: s.expected,
+                        lower: s.lower,
+                        upper: s.upper,
+                        explanation: explain(
+                            &watch.input.label(&key.name),
+                            v,
+                            s.expected,
+                            s.lower,
+                            s.upper,
+                        ),
+                    });
+                }
             }
             watch.sum = 0.0;
             watch.count = 0;
@@ -85,7 +161,32 @@ impl AnomalyWatch {
         watch.minute = minute;
         watch.sum += value;
         watch.count += 1;
+        watch.last = (ts, value);
         found
+    }
+
+    /// Puts a detector rebuilt from stored minutes up to `upto` (exclusive) in charge of a
+    /// series, after replaying the minutes the series closed since then.
+    pub fn install(&mut self, series_id: i64, rebuilt: Rebuilt, upto: i64) {
+        let Rebuilt {
+            mut detector,
+            input,
+        } = rebuilt;
+        let room = self.series.len() < self.max_series;
+        match self.series.get_mut(&series_id) {
+            Some(watch) => {
+                for &(minute, v) in watch.cold.iter().filter(|(m, _)| *m >= upto) {
+                    detector.update(minute, v);
+                }
+                watch.detector = detector;
+                watch.cold = Vec::new();
+            }
+            None if room => {
+                self.series
+                    .insert(series_id, SeriesWatch::new(upto, input, detector));
+            }
+            None => {}
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -95,6 +196,102 @@ impl AnomalyWatch {
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }
+
+    /// Minutes a series' detector has learnt, if it is watched.
+    pub fn learnt(&self, series_id: i64) -> Option<u32> {
+        self.series.get(&series_id).map(|w| w.detector.points())
+    }
+}
+
+impl SeriesWatch {
+    fn new(minute: i64, input: MinuteInput, detector: detect::Detector) -> Self {
+        SeriesWatch {
+            minute,
+            sum: 0.0,
+            count: 0,
+            last: (minute, 0.0),
+            input,
+            detector,
+            cold: Vec::new(),
+        }
+    }
+}
+
+/// A detector rebuilt from stored minutes, with the counter state it ended on.
+pub struct Rebuilt {
+    detector: detect::Detector,
+    input: MinuteInput,
+}
+
+/// Replays one series' stored minute rollups (in bucket order) through a fresh detector.
+pub fn rebuild(kind: MetricKind, minutes: &[RollupRow]) -> Rebuilt {
+    let mut detector = detector();
+    let mut input = MinuteInput::new(kind);
+    for row in minutes {
+        let count = u32::try_from(row.count).unwrap_or(u32::MAX);
+        if let Some(v) = input.value(row.sum, count, (row.last_ts, row.last)) {
+            detector.update(row.bucket, v);
+        }
+    }
+    Rebuilt { detector, input }
+}
+
+/// How much stored history rebuilds each detector at start-up: two days, so the time-of-day
+/// profile has seen every hour twice.
+pub const WARM_UP_LOOKBACK_MS: i64 = 2 * 86_400_000;
+/// Series read from the database per round trip while warming up.
+const WARM_UP_CHUNK: usize = 100;
+
+/// Rebuilds the detector of every stored series from its minute rollups of the last
+/// [`WARM_UP_LOOKBACK_MS`] before `now`, installing each into `watch` while ingest runs.
+/// Returns the number of series rebuilt.
+pub async fn warm_up(
+    store: Arc<dyn Store>,
+    watch: Arc<Mutex<AnomalyWatch>>,
+    now: i64,
+    max_series: usize,
+) -> StoreResult<usize> {
+    let upto = now.div_euclid(MINUTE_MS) * MINUTE_MS;
+    let from = upto - WARM_UP_LOOKBACK_MS;
+    let mut series = Vec::new();
+    for metric in store.metrics().await? {
+        for s in store.series(&metric.name).await? {
+            series.push((s.id, s.kind));
+        }
+        if series.len() >= max_series {
+            break;
+        }
+    }
+    series.truncate(max_series);
+    let mut rebuilt = 0;
+    for chunk in series.chunks(WARM_UP_CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+        let rows = store.rollups(Resolution::Minute, &ids, from, upto).await?;
+        let kinds: Vec<(i64, MetricKind)> = chunk.to_vec();
+        // Replaying is CPU work (a few hundred thousand updates a chunk): off the async threads.
+        let detectors = tokio::task::spawn_blocking(move || {
+            let mut per_series: HashMap<i64, Vec<RollupRow>> = HashMap::new();
+            for row in rows {
+                per_series.entry(row.series_id).or_default().push(row);
+            }
+            kinds
+                .into_iter()
+                .filter_map(|(id, kind)| {
+                    let mut minutes = per_series.remove(&id)?;
+                    minutes.sort_by_key(|r| r.bucket);
+                    Some((id, rebuild(kind, &minutes)))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("detector replay does not panic");
+        let mut watch = watch.lock().expect("anomaly watch lock");
+        for (id, detector) in detectors {
+            watch.install(id, detector, upto);
+            rebuilt += 1;
+        }
+    }
+    Ok(rebuilt)
 }
 
 /// One line a person can read: how far the value is from what was expected.
@@ -244,7 +441,9 @@ mod tests {
                 } else {
                     50.0 + 5.0 * ((m as f64) / 10.0).sin() + s as f64
                 };
-                if let Some(a) = watch.observe(1, &key, t0 + m * 60_000 + s * 20_000, v) {
+                if let Some(a) =
+                    watch.observe(1, &key, MetricKind::Gauge, t0 + m * 60_000 + s * 20_000, v)
+                {
                     found.push(a);
                 }
             }
@@ -266,9 +465,67 @@ mod tests {
         );
         // A full watch takes no new series.
         let mut small = AnomalyWatch::new(1);
-        small.observe(1, &key, t0, 1.0);
-        small.observe(2, &key, t0, 1.0);
+        small.observe(1, &key, MetricKind::Gauge, t0, 1.0);
+        small.observe(2, &key, MetricKind::Gauge, t0, 1.0);
         assert_eq!(small.len(), 1);
+    }
+
+    fn key() -> Arc<SeriesKey> {
+        Arc::new(SeriesKey {
+            name: "m".into(),
+            labels: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_counter_is_watched_by_its_rate() {
+        let mut input = MinuteInput::new(MetricKind::Counter);
+        assert_eq!(input.value(10.0, 2, (60_000, 100.0)), None, "no rate yet");
+        assert_eq!(input.value(0.0, 2, (120_000, 700.0)), Some(10.0));
+        // A reset counts from zero.
+        assert_eq!(input.value(0.0, 1, (180_000, 60.0)), Some(1.0));
+        let mut gauge = MinuteInput::new(MetricKind::Gauge);
+        assert_eq!(gauge.value(9.0, 3, (0, 0.0)), Some(3.0));
+        assert_eq!(gauge.value(0.0, 0, (0, 0.0)), None);
+    }
+
+    #[test]
+    fn a_rebuilt_detector_takes_over_after_replaying_the_minutes_closed_meanwhile() {
+        let minute = |m: i64| 1_700_000_040_000 + m * 60_000;
+        let stored: Vec<RollupRow> = (0..200)
+            .map(|m| RollupRow {
+                series_id: 7,
+                bucket: minute(m - 200),
+                count: 1,
+                sum: 5.0,
+                min: 5.0,
+                max: 5.0,
+                last: 5.0,
+                last_ts: minute(m - 200),
+            })
+            .collect();
+        let mut watch = AnomalyWatch::new(10);
+        watch.start_warming();
+        // Ingest goes on while the detector is rebuilt: minutes 0..=9 close.
+        for m in 0..=10 {
+            watch.observe(7, &key(), MetricKind::Gauge, minute(m), 5.0);
+        }
+        assert_eq!(watch.learnt(7), Some(10));
+        watch.install(7, rebuild(MetricKind::Gauge, &stored), minute(0));
+        assert_eq!(
+            watch.learnt(7),
+            Some(210),
+            "200 stored + 10 replayed minutes"
+        );
+        watch.finish_warming();
+        // A series that sent nothing since the restart is installed as it was rebuilt.
+        watch.install(8, rebuild(MetricKind::Gauge, &stored), minute(0));
+        assert_eq!(watch.learnt(8), Some(200));
+        // Samples from before the rebuilt range's end were part of it.
+        assert!(watch
+            .observe(8, &key(), MetricKind::Gauge, minute(-1), 1e9)
+            .is_none());
+        assert_eq!(watch.learnt(8), Some(200));
     }
 
     fn score(input: &str) -> Result<Vec<(String, f64)>, CsvError> {

@@ -47,6 +47,8 @@ pub struct Osprey {
     pub state: AppState,
     /// Keys created on this start, to print once.
     pub new_keys: auth::NewKeys,
+    /// Turns true once the anomaly detectors have been rebuilt from stored data.
+    warmed: watch::Receiver<bool>,
     writer: WriterHandle,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -84,23 +86,33 @@ impl Osprey {
             config.live.updates_per_second,
             telemetry.clone(),
         ));
+        let anomalies = Arc::new(std::sync::Mutex::new(anomaly::AnomalyWatch::new(
+            ANOMALY_SERIES,
+        )));
+        anomalies.lock().expect("fresh lock").start_warming();
         let (ingest, writer) = spawn_writer(
             WriterDeps {
                 store: store.clone(),
                 hot: hot.clone(),
                 live: live.clone(),
                 telemetry: telemetry.clone(),
-                anomalies: std::sync::Mutex::new(anomaly::AnomalyWatch::new(ANOMALY_SERIES)),
+                anomalies: anomalies.clone(),
             },
             config.ingest.queue_depth,
             config.ingest.max_commit_items,
         );
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(retention(
-            store.clone(),
-            config.clone(),
-            stopped.clone(),
-        ))];
+        let (warmed_tx, warmed) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(retention(store.clone(), config.clone(), stopped.clone())),
+            tokio::spawn(warm_detectors(
+                store.clone(),
+                anomalies,
+                now,
+                warmed_tx,
+                stopped.clone(),
+            )),
+        ];
         if config.demo.enabled {
             tasks.push(tokio::spawn(demo::run(
                 ingest.clone(),
@@ -124,10 +136,17 @@ impl Osprey {
         Ok(Osprey {
             state,
             new_keys,
+            warmed,
             writer,
             stop,
             tasks,
         })
+    }
+
+    /// Resolves once the anomaly detectors have been rebuilt from stored data (or gave up).
+    pub async fn detectors_warmed(&self) {
+        let mut warmed = self.warmed.clone();
+        let _ = warmed.wait_for(|done| *done).await;
     }
 
     pub fn router(&self) -> axum::Router {
@@ -184,6 +203,33 @@ async fn prime_hot_window(
         "hot window refilled"
     );
     Ok(hot)
+}
+
+/// Rebuilds the anomaly detectors from stored minutes while ingest runs (see
+/// [`anomaly::warm_up`]); a failure leaves the series to learn afresh.
+async fn warm_detectors(
+    store: Arc<dyn store::Store>,
+    watch: Arc<std::sync::Mutex<anomaly::AnomalyWatch>>,
+    now: i64,
+    done: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        result = anomaly::warm_up(store, watch.clone(), now, ANOMALY_SERIES) => Some(result),
+        _ = stop.wait_for(|stop| *stop) => None,
+    };
+    match result {
+        None => {}
+        Some(Ok(series)) => tracing::info!(
+            series,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "anomaly detectors rebuilt from stored data"
+        ),
+        Some(Err(e)) => tracing::warn!(error = %e, "anomaly detectors start afresh"),
+    }
+    watch.lock().expect("anomaly watch lock").finish_warming();
+    let _ = done.send(true);
 }
 
 /// Series the hot window holds at most.

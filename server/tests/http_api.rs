@@ -577,6 +577,54 @@ async fn the_live_detector_records_anomalies() {
 }
 
 #[tokio::test]
+async fn a_restart_rebuilds_the_detectors_from_stored_data() {
+    let h = start().await;
+    let now = common::now_ms();
+    // Six and a half calm hours, ending ten minutes ago: more than a fresh detector's learning.
+    let start_ms = (now / 60_000 - 400) * 60_000;
+    let calm: Vec<(i64, f64)> = (0..390)
+        .map(|m| {
+            (
+                start_ms + m * 60_000,
+                50.0 + 5.0 * ((m as f64) / 15.0).sin(),
+            )
+        })
+        .collect();
+    for chunk in calm.chunks(100) {
+        let (s, _, v) = send(&h.router, ingest_request(metric_body("re.latency", chunk))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    }
+    let dir = h._dir;
+    h.osprey.shutdown().await;
+
+    let again = Osprey::start(common::config(dir.path())).await.unwrap();
+    again.detectors_warmed().await;
+    let router = again.router();
+    // The first minutes after the restart: a wild one, then one that closes it.
+    let next = (common::now_ms() / 60_000 + 1) * 60_000;
+    let body = metric_body("re.latency", &[(next, 5_000.0), (next + 60_000, 50.0)]);
+    assert_eq!(
+        send(&router, ingest_request(body)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let uri = format!(
+        "/api/v1/anomalies?metric=re.latency&from=now-1h&to={}",
+        next + 3_600_000
+    );
+    let (s, v) = get(&router, &uri).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["timestamp"] == next),
+        "a detector that had to learn afresh would still be in its learning period: {v}"
+    );
+    again.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_restart_refills_the_hot_window_from_the_database() {
     use osprey::query::{QueryService, RangeParams, RangeQuery, Source};
     let h = start().await;

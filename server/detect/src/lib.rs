@@ -304,6 +304,11 @@ impl Detector {
     }
 
     /// Scores `value` observed at `ts_ms` (Unix milliseconds, non-decreasing), then learns it.
+    /// Points learnt so far.
+    pub fn points(&self) -> u32 {
+        self.points
+    }
+
     pub fn update(&mut self, ts_ms: i64, value: f64) -> Score {
         let cfg = self.cfg;
         if !value.is_finite() {

@@ -50,7 +50,7 @@ pub struct WriterDeps {
     pub live: Arc<LiveHub>,
     pub telemetry: Arc<Telemetry>,
     /// Only the writer touches it; the lock is never contended.
-    pub anomalies: std::sync::Mutex<AnomalyWatch>,
+    pub anomalies: Arc<std::sync::Mutex<AnomalyWatch>>,
 }
 
 /// Starts the writer; returns the service that feeds it and the handle that stops it.
@@ -179,7 +179,7 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
                 .metrics
                 .iter()
                 .zip(&ids)
-                .filter_map(|(m, id)| watch.observe(*id, &m.series, m.ts, m.value))
+                .filter_map(|(m, id)| watch.observe(*id, &m.series, m.kind, m.ts, m.value))
                 .collect()
         };
         if !found.is_empty() {
