@@ -27,6 +27,7 @@
 //!
 //! [`nab`] holds a faithful scorer of the Numenta Anomaly Benchmark used to tune the defaults.
 
+pub mod forecast;
 pub mod nab;
 mod stats;
 
@@ -112,6 +113,18 @@ impl Default for Config {
     }
 }
 
+/// [`Detector::tolerate`] widens the margin to this many times the tolerated deviation.
+const TOLERANCE_FACTOR: f64 = 1.25;
+/// Points over which feedback's margin halves: repeated false alarms keep it wide while a
+/// single one is forgotten within a few days of points, so a real anomaly of that size later
+/// still alarms. Measured with `nab-eval --feedback` (BENCHMARKS.md).
+pub const TOLERANCE_HALF_LIFE: f64 = 288.0;
+/// Per point, the margin keeps this share of itself (≈ 0.5^(1/half-life)).
+const TOLERANCE_DECAY: f64 = 1.0 - std::f64::consts::LN_2 / TOLERANCE_HALF_LIFE;
+
+/// The widest margin feedback can set, in standard deviations.
+pub const MAX_TOLERANCE: f64 = 12.0;
+
 /// The verdict on one point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
@@ -123,6 +136,19 @@ pub struct Score {
     pub lower: f64,
     /// Upper edge of the normal band.
     pub upper: f64,
+}
+
+impl Score {
+    /// How far `value` lies from the expected one, in the detector's standard deviations
+    /// (the band is ±[`Config::band_sigmas`] of them); infinite when the band is empty.
+    pub fn sigmas(value: f64, expected: f64, upper: f64, band_sigmas: f64) -> f64 {
+        let sigma = (upper - expected) / band_sigmas;
+        if sigma > 0.0 {
+            (value - expected).abs() / sigma
+        } else {
+            f64::INFINITY
+        }
+    }
 }
 
 /// A seasonal profile: a mean per bucket of the period plus a fast level offset.
@@ -266,6 +292,8 @@ pub struct Detector {
     max: f64,
     novelty: Novelty,
     likelihood: Likelihood,
+    /// Deviations up to this many standard deviations were marked normal (feedback).
+    tolerance: f64,
 }
 
 impl Default for Detector {
@@ -296,6 +324,7 @@ impl Detector {
             max: f64::NEG_INFINITY,
             novelty: Novelty::new(),
             likelihood: Likelihood::new(),
+            tolerance: 0.0,
         }
     }
 
@@ -303,12 +332,29 @@ impl Detector {
         &self.cfg
     }
 
-    /// Scores `value` observed at `ts_ms` (Unix milliseconds, non-decreasing), then learns it.
     /// Points learnt so far.
     pub fn points(&self) -> u32 {
         self.points
     }
 
+    /// Feedback that a deviation of `sigmas` (see [`Score::sigmas`]) was normal for this series:
+    /// from now on deviations are measured beyond a margin a little wider than it, so a similar
+    /// one surprises no more than ordinary noise while a larger one still alarms. Repeated
+    /// feedback keeps the widest margin, up to [`MAX_TOLERANCE`] deviations.
+    pub fn tolerate(&mut self, sigmas: f64) {
+        if sigmas.is_finite() && sigmas > 0.0 {
+            self.tolerance = self
+                .tolerance
+                .max((TOLERANCE_FACTOR * sigmas).min(MAX_TOLERANCE));
+        }
+    }
+
+    /// The margin set by [`Detector::tolerate`], in standard deviations (0 without feedback).
+    pub fn tolerance(&self) -> f64 {
+        self.tolerance
+    }
+
+    /// Scores `value` observed at `ts_ms` (Unix milliseconds, non-decreasing), then learns it.
     pub fn update(&mut self, ts_ms: i64, value: f64) -> Score {
         let cfg = self.cfg;
         if !value.is_finite() {
@@ -357,7 +403,9 @@ impl Detector {
                 let raw = trusted
                     .filter(|&(_, e)| e <= cfg.model_ratio * mae)
                     .map(|(f, e)| {
-                        let z2 = ((value - f) / sigma_of(e)).powi(2);
+                        // Deviations no larger than one marked normal do not surprise.
+                        let z = ((value - f) / sigma_of(e)).abs();
+                        let z2 = if z <= self.tolerance { 0.0 } else { z * z };
                         z2 / (z2 + k2)
                     })
                     .fold(0.0, f64::max);
@@ -365,13 +413,17 @@ impl Detector {
             }
             None => (level.unwrap_or(value), 0.0, 0.0),
         };
-        if range > 0.0 {
+        let tolerated = self.tolerance > 0.0
+            && sigma > 0.0
+            && (value - expected).abs() <= self.tolerance * sigma;
+        if range > 0.0 && !tolerated {
             let novelty = self.novelty.update(value, self.min, self.max, &cfg);
             raw = raw.max(cfg.novelty_weight * novelty);
         }
         let learning = self.points < cfg.learning_points;
         let margin = cfg.spatial_tolerance * range;
-        let spatial = !learning && (value > self.max + margin || value < self.min - margin);
+        let spatial =
+            !learning && !tolerated && (value > self.max + margin || value < self.min - margin);
         if spatial {
             raw = 1.0;
         }
@@ -396,6 +448,7 @@ impl Detector {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         self.points = self.points.saturating_add(1);
+        self.tolerance *= TOLERANCE_DECAY;
 
         let half = cfg.band_sigmas * sigma;
         Score {
@@ -419,6 +472,46 @@ mod tests {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn feedback_lowers_the_score_of_a_similar_deviation_but_not_of_a_larger_one() {
+        // Returns the highest score of a three-point jump and how far its first point deviated.
+        let run = |tolerate: Option<f64>, jump: f64| {
+            let mut d = Detector::default();
+            let (mut top, mut sigmas) = (0.0, 0.0);
+            for i in 0..2_000u64 {
+                let bump = if (1_500..1_503).contains(&i) {
+                    jump
+                } else {
+                    0.0
+                };
+                let v = 100.0 + noise(i) + bump;
+                if let (1_499, Some(s)) = (i, tolerate) {
+                    d.tolerate(s);
+                }
+                let s = d.update(i as i64 * MIN, v);
+                if i == 1_500 {
+                    sigmas = Score::sigmas(v, s.expected, s.upper, d.config().band_sigmas);
+                }
+                if (1_500..1_503).contains(&i) {
+                    top = f64::max(top, s.score);
+                }
+            }
+            (top, sigmas)
+        };
+        let (before, sigmas) = run(None, 5.0);
+        assert!(
+            before >= 0.5,
+            "the deviation alarms without feedback: {before}"
+        );
+        let (after, _) = run(Some(sigmas), 5.0);
+        assert!(after < 0.5, "a tolerated deviation stays quiet: {after}");
+        let (larger, _) = run(Some(sigmas), 40.0);
+        assert!(larger >= 0.5, "a much larger one still alarms: {larger}");
+        let sigmas = Score::sigmas(110.0, 100.0, 103.0, 3.0);
+        assert!((sigmas - 10.0).abs() < 1e-9);
+        assert!(Score::sigmas(1.0, 1.0, 1.0, 3.0).is_infinite());
     }
 
     #[test]

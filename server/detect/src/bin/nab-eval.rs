@@ -2,13 +2,14 @@
 //! three profiles.
 //!
 //! ```text
-//! nab-eval [NAB_DIR] [--files] [--bench] [--set FIELD=VALUE]...
+//! nab-eval [NAB_DIR] [--files] [--bench] [--feedback] [--set FIELD=VALUE]...
 //! ```
 //!
 //! `NAB_DIR` defaults to `../shared/nab` relative to the repository root. `--files` prints a line
 //! per file (detections, false positives, windows hit, score at each profile's threshold);
 //! `--bench` also times the detector alone over the whole corpus (updates per second);
-//! `--set FIELD=VALUE` overrides a [`Config`] field for experiments.
+//! `--feedback` simulates an operator marking every alarm outside the labelled windows "not an
+//! anomaly" (see `run_with_feedback`); `--set FIELD=VALUE` overrides a [`Config`] field for experiments.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,32 @@ fn run(file: &NabFile, cfg: &Config) -> Vec<f64> {
         .iter()
         .zip(&file.values)
         .map(|(&t, &v)| d.update(t, v).score)
+        .collect()
+}
+
+/// Like [`run`], with a simulated operator who presses "not an anomaly" on every alarm
+/// (score ≥ 0.5, the level Osprey records) outside the labelled windows, as a user would on a
+/// false alarm. This checks that feedback does not cost real detections.
+fn run_with_feedback(file: &NabFile, cfg: &Config) -> Vec<f64> {
+    let mut d = Detector::new(*cfg);
+    let inside = |i: usize| {
+        file.labels
+            .windows
+            .iter()
+            .any(|&(a, b)| (a..=b).contains(&i))
+    };
+    let probation = nab::probation_len(file.values.len());
+    file.timestamps_ms
+        .iter()
+        .zip(&file.values)
+        .enumerate()
+        .map(|(i, (&t, &v))| {
+            let s = d.update(t, v);
+            if i >= probation && s.score >= 0.5 && !inside(i) {
+                d.tolerate(Score::sigmas(v, s.expected, s.upper, cfg.band_sigmas));
+            }
+            s.score
+        })
         .collect()
 }
 
@@ -90,7 +117,7 @@ fn bench(files: &[NabFile]) {
 
 fn main() -> ExitCode {
     let mut dir = None;
-    let (mut show_files, mut do_bench) = (false, false);
+    let (mut show_files, mut do_bench, mut feedback) = (false, false, false);
     let mut cfg = Config::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -104,8 +131,11 @@ fn main() -> ExitCode {
             }
             "--files" => show_files = true,
             "--bench" => do_bench = true,
+            "--feedback" => feedback = true,
             "-h" | "--help" => {
-                println!("usage: nab-eval [NAB_DIR] [--files] [--bench] [--set FIELD=VALUE]...");
+                println!(
+                    "usage: nab-eval [NAB_DIR] [--files] [--bench] [--feedback] [--set FIELD=VALUE]..."
+                );
                 return ExitCode::SUCCESS;
             }
             _ if arg.starts_with("--") => {
@@ -123,7 +153,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let scores: Vec<Vec<f64>> = files.iter().map(|f| run(f, &cfg)).collect();
+    let scorer = if feedback { run_with_feedback } else { run };
+    let scores: Vec<Vec<f64>> = files.iter().map(|f| scorer(f, &cfg)).collect();
     let corpus: Vec<ScoredSeries<'_>> = files
         .iter()
         .zip(&scores)
