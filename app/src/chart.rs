@@ -90,6 +90,47 @@ fn value_range(data: &PanelData) -> (f64, f64) {
     (lo, hi + span * 0.1)
 }
 
+/// The colour of anomaly markers.
+pub const ANOMALY: RGBColor = RGBColor(0xef, 0x44, 0x44);
+
+/// The outline of a band (upper edge forward, lower edge back), kept inside the value axis.
+fn band_polygon(points: &[(i64, f32, f32)], lo: f64, hi: f64) -> Option<Vec<(i64, f64)>> {
+    if points.len() < 2 {
+        return None;
+    }
+    let clamp = |v: f32| (v as f64).clamp(lo, hi);
+    let upper = points.iter().map(|&(t, _, u)| (t, clamp(u)));
+    let lower = points.iter().rev().map(|&(t, l, _)| (t, clamp(l)));
+    Some(upper.chain(lower).collect())
+}
+
+/// Where each anomaly marker sits: on its group's line at the nearest drawn point.
+pub fn marker_positions(data: &PanelData) -> Vec<(i64, f64)> {
+    data.anomalies
+        .iter()
+        .filter(|m| m.ts >= data.from && m.ts <= data.to)
+        .filter_map(|m| {
+            let series = data
+                .series
+                .iter()
+                .find(|s| s.labels == m.labels)
+                .or_else(|| (data.series.len() == 1).then(|| &data.series[0]))?;
+            nearest(&series.points, m.ts, data.step).map(|p| (m.ts, p.1))
+        })
+        .collect()
+}
+
+/// The point of `points` (sorted by time) closest to `t`, if within two steps of it.
+pub fn nearest(points: &[(i64, f64)], t: i64, step: i64) -> Option<(i64, f64)> {
+    let idx = points.partition_point(|p| p.0 < t);
+    [idx.checked_sub(1), Some(idx)]
+        .into_iter()
+        .flatten()
+        .filter_map(|j| points.get(j).copied())
+        .min_by_key(|p| (p.0 - t).abs())
+        .filter(|p| (p.0 - t).abs() <= step.max(1) * 2)
+}
+
 /// Draws a panel's series onto any plotters backend.
 pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -155,6 +196,16 @@ pub fn draw<DB: DrawingBackend>(
     let single = data.series.len() == 1;
     for (i, series) in data.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        for band in data.bands.iter().filter(|b| b.labels == series.labels) {
+            if let Some(polygon) = band_polygon(&band.points, lo, hi) {
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        polygon,
+                        color.mix(if single { 0.18 } else { 0.10 }).filled(),
+                    )))
+                    .map_err(err)?;
+            }
+        }
         let points = lttb(&series.points, columns);
         if single {
             chart
@@ -163,6 +214,14 @@ pub fn draw<DB: DrawingBackend>(
         }
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?;
+    }
+    for (ts, value) in marker_positions(data) {
+        chart
+            .draw_series([
+                Circle::new((ts, value), 5, ANOMALY.filled()),
+                Circle::new((ts, value), 5, colors.background.stroke_width(2)),
+            ])
             .map_err(err)?;
     }
     let (x, y) = chart.plotting_area().get_pixel_range();
@@ -244,6 +303,8 @@ mod tests {
                 labels: Default::default(),
                 points,
             }],
+            bands: vec![],
+            anomalies: vec![],
         }
     }
 
@@ -275,6 +336,31 @@ mod tests {
             (600, 200),
         );
         assert!(svg.contains("00:00") && svg.contains("00:01"), "{svg}");
+    }
+
+    #[test]
+    fn bands_and_anomaly_markers_are_drawn() {
+        use crate::model::{Band, Marker};
+        let mut data = panel((0..60).map(|i| (i * 1000, 10.0)).collect());
+        let plain = svg(&data, (600, 200));
+        data.bands = vec![Band {
+            labels: Default::default(),
+            points: (0..60).map(|i| (i * 1000, 8.0, 12.0)).collect(),
+        }];
+        data.anomalies = vec![Marker {
+            ts: 30_400,
+            labels: Default::default(),
+            score: 0.9,
+            explanation: "m 10 is above".into(),
+        }];
+        assert_eq!(marker_positions(&data), vec![(30_400, 10.0)]);
+        let drawn = svg(&data, (600, 200));
+        assert!(drawn.contains("<polygon"), "band expected");
+        assert!(!plain.contains("<circle") && drawn.contains("<circle"));
+        assert!(drawn.contains("#EF4444") || drawn.contains("#ef4444"));
+        // A marker far from any point of its line is not drawn.
+        data.anomalies[0].ts = 500_000;
+        assert!(marker_positions(&data).is_empty());
     }
 
     #[test]

@@ -42,6 +42,47 @@ pub struct PanelData {
     pub to: i64,
     pub step: i64,
     pub series: Vec<SeriesPoints>,
+    /// The expected range of each series' line, as the anomaly detector sees it.
+    #[serde(default)]
+    pub bands: Vec<Band>,
+    /// Stored anomalies of the panel's series, placed on the line of their group.
+    #[serde(default)]
+    pub anomalies: Vec<Marker>,
+}
+
+/// The expected range of one drawn series over time: `(unix_ms, lower, upper)`. Values are
+/// `f32`: a band is a visual guide and half the bytes on the page is worth more than precision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    pub labels: Labels,
+    pub points: Vec<(i64, f32, f32)>,
+}
+
+/// One anomaly drawn on a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    pub ts: i64,
+    /// The group (the panel series' labels) the anomalous series belongs to.
+    pub labels: Labels,
+    pub score: f32,
+    pub explanation: String,
+}
+
+/// One recorded anomaly, as the Anomalies page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyView {
+    pub series_id: i64,
+    pub metric: String,
+    pub labels: Labels,
+    pub ts: i64,
+    pub value: f64,
+    pub score: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub explanation: String,
+    /// Someone marked it "not an anomaly".
+    pub dismissed: bool,
 }
 
 impl PanelData {
@@ -81,6 +122,10 @@ impl PanelData {
         for s in &mut self.series {
             s.points.retain(|(t, _)| *t >= from - self.step);
         }
+        for b in &mut self.bands {
+            b.points.retain(|(t, _, _)| *t >= from - self.step);
+        }
+        self.anomalies.retain(|m| m.ts >= from);
     }
 }
 
@@ -127,6 +172,24 @@ pub fn merge_points(points: &mut Vec<(i64, f64)>, incoming: &[(i64, f64)]) {
         }
     }
 }
+
+/// What the Forecast page shows: the history and forecast drawn as one panel (the forecast as
+/// a series labelled `forecast`, its 95 % and 80 % intervals as bands) and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastView {
+    pub panel: PanelData,
+    /// One line per series: the model, and when it reaches the threshold.
+    pub notes: Vec<String>,
+}
+
+/// Horizons offered on the Forecast page: key, label, milliseconds.
+pub const FORECAST_HORIZONS: [(&str, &str, i64); 5] = [
+    ("1h", "1 hour", 3_600_000),
+    ("6h", "6 hours", 21_600_000),
+    ("1d", "1 day", 86_400_000),
+    ("3d", "3 days", 3 * 86_400_000),
+    ("7d", "7 days", 7 * 86_400_000),
+];
 
 /// Time ranges offered by the picker.
 pub const RANGES: [(&str, &str, i64); 5] = [

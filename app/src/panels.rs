@@ -1,6 +1,6 @@
 //! The panels of the Overview page, and the server function that loads their data.
 
-use crate::model::{PanelData, PanelSpec, TimeRange};
+use crate::model::{AnomalyView, ForecastView, PanelData, PanelSpec, TimeRange};
 use leptos::prelude::*;
 
 fn panel(
@@ -86,28 +86,91 @@ pub fn overview_panels() -> Vec<PanelSpec> {
 
 /// What the server gives pages to read data with; provided as context when rendering.
 pub mod source {
-    use crate::model::{PanelData, PanelSpec};
+    use crate::model::{AnomalyView, ForecastView, PanelData, PanelSpec};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Arc;
 
-    pub type PanelFuture<'a> = Pin<Box<dyn Future<Output = Result<PanelData, String>> + Send + 'a>>;
+    pub type Load<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+    pub type PanelFuture<'a> = Load<'a, PanelData>;
 
-    /// Answers a panel's query over `[from, to]`.
+    /// The server's data, as pages read it.
     pub trait PanelSource: Send + Sync {
+        /// Answers a panel's query over `[from, to]`.
         fn panel<'a>(&'a self, spec: &'a PanelSpec, from: i64, to: i64) -> PanelFuture<'a>;
         fn now(&self) -> i64;
+        /// Recorded anomalies over `[from, to)`, newest first.
+        fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<AnomalyView>>;
+        /// Marks an anomaly "not an anomaly"; false when there is none at that time.
+        fn dismiss(&self, series_id: i64, ts: i64) -> Load<'_, bool>;
+        /// Metric names, for pickers.
+        fn metrics(&self) -> Load<'_, Vec<String>>;
+        /// History and forecast of a metric, `horizon_ms` ahead.
+        fn forecast(
+            &self,
+            metric: String,
+            horizon_ms: i64,
+            threshold: Option<f64>,
+        ) -> Load<'_, ForecastView>;
     }
 
     #[derive(Clone)]
     pub struct PanelSourceHandle(pub Arc<dyn PanelSource>);
 }
 
+fn data_source() -> Result<source::PanelSourceHandle, ServerFnError> {
+    use_context::<source::PanelSourceHandle>()
+        .ok_or_else(|| ServerFnError::new("no data source in context"))
+}
+
+/// Anomalies the live detector recorded over `range`, newest first.
+#[server(prefix = "/_osprey")]
+pub async fn load_anomalies(range: TimeRange) -> Result<Vec<AnomalyView>, ServerFnError> {
+    let source = data_source()?;
+    let (from, to) = range.bounds(source.0.now());
+    source
+        .0
+        .anomalies(from, to + 1, 500)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// "Not an anomaly": records the feedback and lowers the series' sensitivity to deviations of
+/// that size. Works as a plain HTML form too (the browser is sent back to the page).
+#[server(prefix = "/_osprey")]
+pub async fn dismiss_anomaly(series_id: i64, ts: i64) -> Result<bool, ServerFnError> {
+    data_source()?
+        .0
+        .dismiss(series_id, ts)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The Forecast page: metric names, and the chosen metric's forecast if any.
+#[server(prefix = "/_osprey")]
+pub async fn load_forecast(
+    metric: Option<String>,
+    horizon: String,
+    threshold: Option<f64>,
+) -> Result<(Vec<String>, Option<Result<ForecastView, String>>), ServerFnError> {
+    let source = data_source()?;
+    let metrics = source.0.metrics().await.map_err(ServerFnError::new)?;
+    let horizon_ms = crate::model::FORECAST_HORIZONS
+        .iter()
+        .find(|(k, _, _)| *k == horizon)
+        .map(|h| h.2)
+        .unwrap_or(crate::model::FORECAST_HORIZONS[1].2);
+    let forecast = match metric.filter(|m| !m.is_empty()) {
+        Some(m) => Some(source.0.forecast(m, horizon_ms, threshold).await),
+        None => None,
+    };
+    Ok((metrics, forecast))
+}
+
 /// Loads every Overview panel over `range`.
 #[server(prefix = "/_osprey")]
 pub async fn load_overview(range: TimeRange) -> Result<Vec<PanelData>, ServerFnError> {
-    let source = use_context::<source::PanelSourceHandle>()
-        .ok_or_else(|| ServerFnError::new("no data source in context"))?;
+    let source = data_source()?;
     let (from, to) = range.bounds(source.0.now());
     let specs = overview_panels();
     let loads = specs.iter().map(|spec| source.0.panel(spec, from, to));

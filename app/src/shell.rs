@@ -59,10 +59,14 @@ pub fn App() -> impl IntoView {
                         <span>"Osprey"</span>
                     </a>
                     <A href="/">"Overview"</A>
+                    <A href="/anomalies">"Anomalies"</A>
+                    <A href="/forecast">"Forecast"</A>
                 </nav>
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("/") view=pages::overview::Overview ssr=SsrMode::Async/>
+                        <Route path=path!("/anomalies") view=pages::anomalies::Anomalies ssr=SsrMode::Async/>
+                        <Route path=path!("/forecast") view=pages::forecast::Forecast ssr=SsrMode::Async/>
                     </Routes>
                 </main>
             </div>

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 
-/// Live scores at or above this are recorded as anomalies (about a 1-in-10⁵ surprise).
+/// Live scores at or above this are recorded as anomalies (about a 1-in-10⁵ surprise), when
+/// the value also lies outside the expected band.
 pub const RECORD_SCORE: f64 = 0.5;
 /// The detector reads each series one point a minute: the mean of that minute's samples.
 const MINUTE_MS: i64 = 60_000;
@@ -134,7 +135,8 @@ impl AnomalyWatch {
                     watch.cold.push((watch.minute, v));
                 }
                 let s = watch.detector.update(watch.minute, v);
-                if s.score >= RECORD_SCORE {
+                // A person reads these: only values outside the expected band are recorded.
+                if s.score >= RECORD_SCORE && !(s.lower..=s.upper).contains(&v) {
                     found = Some(AnomalyRow {
                         series_id,
                         metric: key.name.clone(),
@@ -145,6 +147,7 @@ impl AnomalyWatch {
                         expected: s.expected,
                         lower: s.lower,
                         upper: s.upper,
+                        dismissed: false,
                         explanation: explain(
                             &watch.input.label(&key.name),
                             v,
@@ -197,6 +200,13 @@ impl AnomalyWatch {
         self.series.is_empty()
     }
 
+    /// Feedback that a deviation of `sigmas` was normal for a series.
+    pub fn tolerate(&mut self, series_id: i64, sigmas: f64) {
+        if let Some(watch) = self.series.get_mut(&series_id) {
+            watch.detector.tolerate(sigmas);
+        }
+    }
+
     /// Minutes a series' detector has learnt, if it is watched.
     pub fn learnt(&self, series_id: i64) -> Option<u32> {
         self.series.get(&series_id).map(|w| w.detector.points())
@@ -223,17 +233,55 @@ pub struct Rebuilt {
     input: MinuteInput,
 }
 
-/// Replays one series' stored minute rollups (in bucket order) through a fresh detector.
-pub fn rebuild(kind: MetricKind, minutes: &[RollupRow]) -> Rebuilt {
+/// Replays one series' stored minute rollups (in bucket order) through a fresh detector,
+/// applying its "not an anomaly" feedback (`(time, sigmas)`, in time order) where it was given.
+pub fn rebuild(kind: MetricKind, minutes: &[RollupRow], feedback: &[(i64, f64)]) -> Rebuilt {
     let mut detector = detector();
     let mut input = MinuteInput::new(kind);
+    let mut pending = feedback.iter().peekable();
     for row in minutes {
+        while let Some(&(_, sigmas)) = pending.next_if(|(ts, _)| *ts < row.bucket) {
+            detector.tolerate(sigmas);
+        }
         let count = u32::try_from(row.count).unwrap_or(u32::MAX);
         if let Some(v) = input.value(row.sum, count, (row.last_ts, row.last)) {
             detector.update(row.bucket, v);
         }
     }
+    for &(_, sigmas) in pending {
+        detector.tolerate(sigmas);
+    }
     Rebuilt { detector, input }
+}
+
+/// Records "not an anomaly" on a stored anomaly and lowers its series' live sensitivity to
+/// deviations of that size. Returns the anomaly, or `None` if there is none at that time.
+pub async fn dismiss(
+    store: &dyn Store,
+    watch: &Mutex<AnomalyWatch>,
+    series_id: i64,
+    ts: i64,
+    now: i64,
+) -> StoreResult<Option<AnomalyRow>> {
+    let Some(row) = store.dismiss_anomaly(series_id, ts, now).await? else {
+        return Ok(None);
+    };
+    watch
+        .lock()
+        .expect("anomaly watch lock")
+        .tolerate(series_id, deviation(row.value, row.expected, row.upper));
+    Ok(Some(row))
+}
+
+/// The deviation of an anomaly in the detector's standard deviations, as feedback records it.
+pub fn deviation(value: f64, expected: f64, upper: f64) -> f64 {
+    detect::Score::sigmas(
+        value,
+        expected,
+        upper,
+        detect::Config::default().band_sigmas,
+    )
+    .min(detect::MAX_TOLERANCE)
 }
 
 /// How much stored history rebuilds each detector at start-up: two days, so the time-of-day
@@ -263,11 +311,21 @@ pub async fn warm_up(
         }
     }
     series.truncate(max_series);
+    let mut feedback: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
+    for f in store.feedback(from).await? {
+        feedback
+            .entry(f.series_id)
+            .or_default()
+            .push((f.ts, f.sigmas));
+    }
     let mut rebuilt = 0;
     for chunk in series.chunks(WARM_UP_CHUNK) {
         let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
         let rows = store.rollups(Resolution::Minute, &ids, from, upto).await?;
-        let kinds: Vec<(i64, MetricKind)> = chunk.to_vec();
+        let kinds: Vec<_> = chunk
+            .iter()
+            .map(|&(id, kind)| (id, kind, feedback.remove(&id).unwrap_or_default()))
+            .collect();
         // Replaying is CPU work (a few hundred thousand updates a chunk): off the async threads.
         let detectors = tokio::task::spawn_blocking(move || {
             let mut per_series: HashMap<i64, Vec<RollupRow>> = HashMap::new();
@@ -276,10 +334,10 @@ pub async fn warm_up(
             }
             kinds
                 .into_iter()
-                .filter_map(|(id, kind)| {
+                .filter_map(|(id, kind, feedback)| {
                     let mut minutes = per_series.remove(&id)?;
                     minutes.sort_by_key(|r| r.bucket);
-                    Some((id, rebuild(kind, &minutes)))
+                    Some((id, rebuild(kind, &minutes, &feedback)))
                 })
                 .collect::<Vec<_>>()
         })
@@ -292,6 +350,20 @@ pub async fn warm_up(
         }
     }
     Ok(rebuilt)
+}
+
+/// The detector's expected range along a drawn line (any step): `(time, lower, upper)` for
+/// every point after the detector has a model it trusts. The line is replayed from its start,
+/// so the band is what the detector would have expected of this very line.
+pub fn band(points: &[(i64, f64)]) -> Vec<(i64, f32, f32)> {
+    let mut detector = detector();
+    points
+        .iter()
+        .filter_map(|&(t, v)| {
+            let s = detector.update(t, v);
+            (s.upper > s.lower).then_some((t, s.lower as f32, s.upper as f32))
+        })
+        .collect()
 }
 
 /// One line a person can read: how far the value is from what was expected.
@@ -511,7 +583,7 @@ mod tests {
             watch.observe(7, &key(), MetricKind::Gauge, minute(m), 5.0);
         }
         assert_eq!(watch.learnt(7), Some(10));
-        watch.install(7, rebuild(MetricKind::Gauge, &stored), minute(0));
+        watch.install(7, rebuild(MetricKind::Gauge, &stored, &[]), minute(0));
         assert_eq!(
             watch.learnt(7),
             Some(210),
@@ -519,7 +591,7 @@ mod tests {
         );
         watch.finish_warming();
         // A series that sent nothing since the restart is installed as it was rebuilt.
-        watch.install(8, rebuild(MetricKind::Gauge, &stored), minute(0));
+        watch.install(8, rebuild(MetricKind::Gauge, &stored, &[]), minute(0));
         assert_eq!(watch.learnt(8), Some(200));
         // Samples from before the rebuilt range's end were part of it.
         assert!(watch

@@ -25,6 +25,8 @@ pub struct Services {
     pub query: QueryService,
     pub live: Arc<LiveHub>,
     pub hot: Arc<HotWindow>,
+    /// The live anomaly detectors, for feedback.
+    pub detectors: Arc<std::sync::Mutex<crate::anomaly::AnomalyWatch>>,
     pub telemetry: Arc<Telemetry>,
     pub keys: KeyRing,
     pub leptos: LeptosOptions,

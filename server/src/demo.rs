@@ -78,8 +78,11 @@ impl DemoShop {
                 Anomaly::ErrorBurst,
                 Anomaly::TrafficDrop,
             ][self.rng.gen_range(0..3)];
-            self.anomaly = Some((kind, t + self.rng.gen_range(60_000..150_000)));
-            self.next_anomaly = t + self.rng.gen_range(8 * 60_000..16 * 60_000);
+            // Incidents last minutes, as real ones do.
+            self.anomaly = Some((kind, t + self.rng.gen_range(3 * 60_000..8 * 60_000)));
+            // Rare enough to be anomalies (a detector rightly learns that something happening
+            // every ten minutes is normal), frequent enough that a first look finds several.
+            self.next_anomaly = t + self.rng.gen_range(2 * 3_600_000..4 * 3_600_000);
         }
     }
 
@@ -230,7 +233,12 @@ const ERRORS: [(&str, &str, Frames); 3] = [
     ),
 ];
 
-/// Runs the demo until `stop` turns true: backfills the last 24 hours on an empty database,
+/// History the demo writes on an empty database: three days, so on the first look every
+/// detector has already seen two daily cycles and the last day shows only the injected
+/// anomalies, and forecasts have a daily season to fit.
+const BACKFILL_MS: i64 = 3 * 86_400_000;
+
+/// Runs the demo until `stop` turns true: backfills the last three days on an empty database,
 /// then reports every second.
 pub async fn run(
     ingest: IngestService,
@@ -267,14 +275,14 @@ pub async fn run(
     }
 }
 
-/// 24 hours of history: one point a minute, then one every 5 s over the last hour.
+/// [`BACKFILL_MS`] of history: one point a minute, then one every 5 s over the last hour.
 async fn backfill(
     shop: &mut DemoShop,
     ingest: &IngestService,
     limits: &IngestConfig,
     now: i64,
 ) -> Result<(), String> {
-    let mut t = now - 86_400_000;
+    let mut t = now - BACKFILL_MS;
     let mut pending: Vec<Value> = Vec::new();
     while t < now {
         let dt = if now - t > 3_600_000 { 60_000 } else { 5_000 };
@@ -287,7 +295,7 @@ async fn backfill(
     if !pending.is_empty() {
         send(ingest, limits, &merge(pending)).await?;
     }
-    tracing::info!("demo backfilled the last 24 hours");
+    tracing::info!(hours = BACKFILL_MS / 3_600_000, "demo backfilled");
     Ok(())
 }
 
@@ -359,6 +367,74 @@ mod tests {
             seen > 0 && seen < 3_600,
             "anomalies are occasional, got {seen} s of 3600"
         );
+    }
+
+    /// Five days of the demo, a point a minute, through the live detectors: the injected
+    /// anomalies of the last three days are found and the daily cycle raises few false alarms.
+    #[test]
+    fn the_detectors_find_the_injected_anomalies_and_not_the_daily_cycle() {
+        use crate::anomaly::AnomalyWatch;
+        let limits = IngestConfig::default();
+        let start = 1_795_780_800_000i64;
+        let mut shop = DemoShop::new(11, start);
+        let mut watch = AnomalyWatch::new(1_000);
+        let mut ids: HashMap<String, i64> = HashMap::new();
+        // Injected anomalies as (kind, first minute, last minute).
+        let mut injected: Vec<(Anomaly, i64, i64)> = Vec::new();
+        let mut found = Vec::new();
+        for m in 0..5 * 1_440 {
+            let t = start + m * 60_000;
+            let body = merge(shop.tick(t, false));
+            if let Some((kind, _)) = shop.anomaly {
+                match injected.last_mut() {
+                    Some(last) if last.0 == kind && last.2 >= t - 60_000 => last.2 = t,
+                    _ => injected.push((kind, t, t)),
+                }
+            }
+            let batch = model::decode(&serde_json::to_vec(&body).unwrap(), &limits).unwrap();
+            for sample in &batch.metrics {
+                let key = format!("{}{:?}", sample.series.name, sample.series.labels);
+                let next = ids.len() as i64;
+                let id = *ids.entry(key).or_insert(next);
+                if let Some(a) =
+                    watch.observe(id, &sample.series, sample.kind, sample.ts, sample.value)
+                {
+                    found.push(a);
+                }
+            }
+        }
+        let judged_from = start + 2 * 1_440 * 60_000;
+        let near = |a: &crate::store::AnomalyRow, (_, from, to): &(Anomaly, i64, i64)| {
+            a.timestamp >= from - 60_000 && a.timestamp <= to + 3 * 60_000
+        };
+        let judged: Vec<_> = injected.iter().filter(|i| i.1 >= judged_from).collect();
+        let hit = judged
+            .iter()
+            .filter(|i| found.iter().any(|a| near(a, i)))
+            .count();
+        let false_alarms = found
+            .iter()
+            .filter(|a| a.timestamp >= judged_from)
+            .filter(|a| !injected.iter().any(|i| near(a, i)))
+            .count();
+        assert!(
+            judged.len() >= 15,
+            "three days hold {} anomalies",
+            judged.len()
+        );
+        assert!(
+            hit * 10 >= judged.len() * 8,
+            "found {hit} of {} injected anomalies",
+            judged.len()
+        );
+        assert!(
+            false_alarms <= 3,
+            "{false_alarms} false alarms in three days (found {hit} of {})",
+            judged.len()
+        );
+        assert!(found
+            .iter()
+            .all(|a| a.explanation.contains("above") || a.explanation.contains("below")));
     }
 
     #[test]

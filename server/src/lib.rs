@@ -11,6 +11,7 @@ pub mod app_state;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod forecasting;
 pub mod hot;
 pub mod http;
 pub mod ingest;
@@ -107,7 +108,7 @@ impl Osprey {
             tokio::spawn(retention(store.clone(), config.clone(), stopped.clone())),
             tokio::spawn(warm_detectors(
                 store.clone(),
-                anomalies,
+                anomalies.clone(),
                 now,
                 warmed_tx,
                 stopped.clone(),
@@ -130,6 +131,7 @@ impl Osprey {
             ingest,
             live,
             hot,
+            detectors: anomalies,
             telemetry,
             ready: AtomicBool::new(true),
         });

@@ -625,6 +625,70 @@ async fn a_restart_rebuilds_the_detectors_from_stored_data() {
 }
 
 #[tokio::test]
+async fn forecasts_extrapolate_with_intervals_and_time_to_threshold() {
+    let h = start().await;
+    // Three days of a disk filling by one unit an hour, every five minutes.
+    let now = common::now_ms();
+    let start_ms = now - 3 * 86_400_000;
+    let points: Vec<(i64, f64)> = (0..864)
+        .map(|i| {
+            let t = start_ms + i * 300_000;
+            (t, 100.0 + (t - start_ms) as f64 / 3_600_000.0)
+        })
+        .collect();
+    for chunk in points.chunks(432) {
+        let (s, _, v) = send(&h.router, ingest_request(metric_body("disk.used", chunk))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    }
+    let (s, v) = get(
+        &h.router,
+        "/api/v1/forecast?metric=disk.used&horizon=6h&threshold=175&group_by=service",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let series = &v["series"][0];
+    assert_eq!(series["labels"]["service"], "api");
+    assert!(
+        series["model"].as_str().unwrap().starts_with("ETS"),
+        "{series}"
+    );
+    let forecast = series["points"].as_array().unwrap();
+    assert!(!forecast.is_empty());
+    let last = forecast.last().unwrap();
+    assert!(last["timestamp"].as_i64().unwrap() >= now + 6 * 3_600_000 - 600_000);
+    let value = |p: &Value, k: &str| p[k].as_f64().unwrap();
+    // Still climbing about one an hour: 172 now, about 178 six hours on.
+    assert!((value(last, "value") - 178.0).abs() < 2.0, "{last}");
+    for p in forecast {
+        assert!(value(p, "lower") <= value(p, "lower80"));
+        assert!(value(p, "lower80") <= value(p, "value"));
+        assert!(value(p, "value") <= value(p, "upper80"));
+        assert!(value(p, "upper80") <= value(p, "upper"));
+    }
+    let eta = &series["time_to_threshold"];
+    let hours = eta["in_ms"].as_f64().unwrap() / 3_600_000.0;
+    assert!(
+        (2.0..4.5).contains(&hours),
+        "175 is about three hours away: {eta}"
+    );
+    assert!(eta["text"].as_str().unwrap().contains('h'), "{eta}");
+
+    let (s, v) = get(&h.router, "/api/v1/forecast?metric=disk.used&horizon=1y").await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("horizon"),
+    );
+    let (s, v) = get(&h.router, "/api/v1/forecast?metric=nothing.here").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, _) = get(&h.router, "/api/v1/forecast?horizon=1h").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_restart_refills_the_hot_window_from_the_database() {
     use osprey::query::{QueryService, RangeParams, RangeQuery, Source};
     let h = start().await;

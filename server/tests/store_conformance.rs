@@ -244,6 +244,7 @@ mod cases {
             lower: 0.5,
             upper: 1.5,
             explanation: "lat 9 is above its usual range".into(),
+            dismissed: false,
         };
         store
             .put_anomalies(&[row(T0, 0.6), row(T0 + 60_000, 0.7)])
@@ -275,7 +276,37 @@ mod cases {
                 .len(),
             1
         );
+        assert!(!found[0].dismissed);
+        let dismissed = store
+            .dismiss_anomaly(series.id, T0, T0 + 300_000)
+            .await
+            .unwrap()
+            .expect("the anomaly exists");
+        assert!(dismissed.dismissed && dismissed.timestamp == T0);
+        assert!(store
+            .dismiss_anomaly(series.id, T0 + 1, T0)
+            .await
+            .unwrap()
+            .is_none());
+        let feedback = store.feedback(0).await.unwrap();
+        assert_eq!(feedback.len(), 1, "a missing anomaly records nothing");
+        // 9 against 1 ± 0.5 (three standard deviations): 24 of them, capped at the maximum.
+        assert_eq!(feedback[0].series_id, series.id);
+        assert_eq!(feedback[0].sigmas, detect::MAX_TOLERANCE);
+        let listed = store
+            .anomalies(Some("lat"), T0, T0 + 120_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|a| a.dismissed).collect::<Vec<_>>(),
+            [false, true]
+        );
         store.expire(T0 + 1, 0).await.unwrap();
+        assert_eq!(
+            store.feedback(0).await.unwrap().len(),
+            1,
+            "feedback outlives its anomaly"
+        );
         assert_eq!(
             store
                 .anomalies(None, 0, i64::MAX / 2, 10)

@@ -11,6 +11,8 @@ struct Tip {
     top: f64,
     time: String,
     rows: Vec<(usize, String, String)>,
+    /// Explanations of anomalies at this time.
+    notes: Vec<String>,
 }
 
 #[island]
@@ -41,6 +43,7 @@ pub fn Chart(data: PanelData) -> impl IntoView {
                 {t.rows.into_iter().map(|(i, name, value)| view! {
                     <div class="tooltip-row"><span class=format!("swatch c{i}")></span>{name}<b>{value}</b></div>
                 }).collect_view()}
+                {t.notes.into_iter().map(|note| view! { <div class="tooltip-anomaly">{note}</div> }).collect_view()}
             })}
         </div>
     }
@@ -170,6 +173,8 @@ mod browser {
                 },
             );
             let _ = canvas.set_attribute("data-span", &(st.data.to - st.data.from).to_string());
+            let markers = crate::chart::marker_positions(&st.data).len();
+            let _ = canvas.set_attribute("data-anomalies", &markers.to_string());
         }
     }
 
@@ -212,20 +217,20 @@ mod browser {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let idx = s.points.partition_point(|p| p.0 < t);
-                let near = [idx.checked_sub(1), Some(idx)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|j| s.points.get(j))
-                    .min_by_key(|p| (p.0 - t).abs())?;
-                ((near.0 - t).abs() <= st.data.step * 2).then(|| {
-                    (
-                        i,
-                        st.data.series_name(s),
-                        format!("{} {}", format_value(near.1), st.data.spec.unit),
-                    )
-                })
+                let near = crate::chart::nearest(&s.points, t, st.data.step)?;
+                Some((
+                    i,
+                    st.data.series_name(s),
+                    format!("{} {}", format_value(near.1), st.data.spec.unit),
+                ))
             })
+            .collect();
+        let notes = st
+            .data
+            .anomalies
+            .iter()
+            .filter(|m| (m.ts - t).abs() <= st.data.step * 2)
+            .map(|m| m.explanation.clone())
             .collect();
         if rows.is_empty() {
             return None;
@@ -236,6 +241,7 @@ mod browser {
             top: (y - 10.0).max(0.0),
             time: format!("{} UTC", format_datetime(t)),
             rows,
+            notes,
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Server-rendered pages.
 
+pub mod anomalies;
+pub mod forecast;
 pub mod overview;
 
+use crate::model::{TimeRange, RANGES};
 use leptos::prelude::*;
 
 #[component]
@@ -15,4 +18,37 @@ pub fn NotFound() -> impl IntoView {
             <p>"There is no page here. " <a href="/">"Back to the overview"</a></p>
         </section>
     }
+}
+
+/// Preset ranges as links and a custom range as a form: both work without JavaScript.
+#[component]
+pub fn RangePicker(range: TimeRange, action: &'static str) -> impl IntoView {
+    let (custom_from, custom_to) = match &range {
+        TimeRange::Fixed { from, to } => (datetime_local(*from), datetime_local(*to)),
+        TimeRange::Last(_) => (String::new(), String::new()),
+    };
+    view! {
+        <nav class="range-picker" aria-label="Time range">
+            {RANGES.iter().map(|(key, label, _)| {
+                let current = range == TimeRange::Last(key.to_string());
+                view! {
+                    <a href=format!("{action}?range={key}") class:active=current aria-current=current.then_some("true") title=*label data-range=*key>
+                        {*key}
+                    </a>
+                }
+            }).collect_view()}
+            <details class="custom-range" open=matches!(range, TimeRange::Fixed { .. })>
+                <summary>"Custom"</summary>
+                <form method="get" action=action>
+                    <label>"From (UTC) " <input type="datetime-local" name="from" value=custom_from required/></label>
+                    <label>"To (UTC) " <input type="datetime-local" name="to" value=custom_to required/></label>
+                    <button type="submit">"Apply"</button>
+                </form>
+            </details>
+        </nav>
+    }
+}
+
+fn datetime_local(ms: i64) -> String {
+    crate::model::format_datetime(ms).replace(' ', "T")[..16].to_string()
 }

@@ -1,7 +1,8 @@
 //! The Overview: the health of the whole shop at a glance.
 
+use super::RangePicker;
 use crate::islands::{Chart, LiveStream, LiveToggle, ThemeToggle};
-use crate::model::{format_value, PanelData, TimeRange, RANGES};
+use crate::model::{format_value, PanelData, TimeRange};
 use crate::panels::load_overview;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -36,7 +37,7 @@ pub fn Overview() -> impl IntoView {
                             <p class="subtitle">{range.label()}</p>
                         </div>
                         <div class="toolbar">
-                            <RangePicker range=range.clone()/>
+                            <RangePicker range=range.clone() action="/"/>
                             <LiveToggle streams enabled=live/>
                             <ThemeToggle/>
                         </div>
@@ -51,39 +52,6 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-/// Preset ranges as links and a custom range as a form: both work without JavaScript.
-#[component]
-fn RangePicker(range: TimeRange) -> impl IntoView {
-    let (custom_from, custom_to) = match &range {
-        TimeRange::Fixed { from, to } => (datetime_local(*from), datetime_local(*to)),
-        TimeRange::Last(_) => (String::new(), String::new()),
-    };
-    view! {
-        <nav class="range-picker" aria-label="Time range">
-            {RANGES.iter().map(|(key, label, _)| {
-                let current = range == TimeRange::Last(key.to_string());
-                view! {
-                    <a href=format!("?range={key}") class:active=current aria-current=current.then_some("true") title=*label data-range=*key>
-                        {*key}
-                    </a>
-                }
-            }).collect_view()}
-            <details class="custom-range" open=matches!(range, TimeRange::Fixed { .. })>
-                <summary>"Custom"</summary>
-                <form method="get" action="/">
-                    <label>"From (UTC) " <input type="datetime-local" name="from" value=custom_from required/></label>
-                    <label>"To (UTC) " <input type="datetime-local" name="to" value=custom_to required/></label>
-                    <button type="submit">"Apply"</button>
-                </form>
-            </details>
-        </nav>
-    }
-}
-
-fn datetime_local(ms: i64) -> String {
-    crate::model::format_datetime(ms).replace(' ', "T")[..16].to_string()
-}
-
 #[component]
 fn PanelGrid(panels: Vec<PanelData>) -> impl IntoView {
     view! {
@@ -95,7 +63,7 @@ fn PanelGrid(panels: Vec<PanelData>) -> impl IntoView {
 
 /// One panel: a title, the latest values, the server's SVG, and the canvas island over it.
 #[component]
-fn Panel(data: PanelData) -> impl IntoView {
+pub fn Panel(data: PanelData) -> impl IntoView {
     let svg = crate::chart::svg(&data, SVG_SIZE);
     let latest: Vec<(usize, String, String)> = data
         .series

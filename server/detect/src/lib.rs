@@ -422,8 +422,13 @@ impl Detector {
         }
         let learning = self.points < cfg.learning_points;
         let margin = cfg.spatial_tolerance * range;
-        let spatial =
-            !learning && !tolerated && (value > self.max + margin || value < self.min - margin);
+        // A new extreme the trusted model expected (a daily low reached a little lower) is not
+        // spatially anomalous: it must also lie outside the model's band.
+        let expected_by_model = sigma > 0.0 && (value - expected).abs() <= cfg.band_sigmas * sigma;
+        let spatial = !learning
+            && !tolerated
+            && !expected_by_model
+            && (value > self.max + margin || value < self.min - margin);
         if spatial {
             raw = 1.0;
         }

@@ -101,6 +101,21 @@ impl From<QueryError> for ApiError {
     }
 }
 
+impl From<crate::forecasting::ForecastFailure> for ApiError {
+    fn from(e: crate::forecasting::ForecastFailure) -> Self {
+        use crate::forecasting::ForecastFailure;
+        match e {
+            ForecastFailure::Param(p) => p.into(),
+            ForecastFailure::Query(q) => q.into(),
+            e @ ForecastFailure::NoHistory { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_history",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let retry_after = e.retry_after().map(|d| d.as_secs().max(1));

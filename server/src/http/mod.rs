@@ -20,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/events", get(query::events))
         .route("/api/v1/anomalies", get(query::anomalies))
+        .route("/api/v1/forecast", get(query::forecast))
         .route("/api/v1/live", get(query::live))
         .route("/api/v1/live/panels", get(query::live_panels))
         .route("/api/openapi.json", get(ops::openapi))

@@ -2,6 +2,7 @@
 
 use super::ApiError;
 use crate::app_state::AppState;
+use crate::forecasting;
 use crate::live::LiveSpec;
 use crate::query::params::{self, Agg};
 use crate::query::{RangeParams, RangeQuery};
@@ -100,6 +101,44 @@ pub async fn anomalies(
         )
         .await?;
     Ok(Json(serde_json::json!({ "anomalies": rows })))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ForecastParams {
+    metric: Option<String>,
+    horizon: Option<String>,
+    agg: Option<String>,
+    group_by: Option<String>,
+    filter: Option<String>,
+    threshold: Option<f64>,
+}
+
+/// `GET /api/v1/forecast?metric=&horizon=1h&agg=&group_by=&filter=&threshold=`: point forecasts
+/// with 80 % and 95 % intervals per series, and when each reaches `threshold`.
+pub async fn forecast(
+    State(state): State<AppState>,
+    Query(p): Query<ForecastParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = forecasting::ForecastQuery {
+        metric: p
+            .metric
+            .filter(|m| !m.is_empty() && m.len() <= 256)
+            .ok_or_else(|| params::ParamError {
+                field: "metric",
+                message: "metric is required (at most 256 bytes)".into(),
+            })?,
+        agg: p.agg.as_deref().map(Agg::parse).transpose()?,
+        group_by: params::parse_group_by(p.group_by.as_deref().unwrap_or("")),
+        filter: params::parse_filter(p.filter.as_deref().unwrap_or(""))?,
+        horizon_ms: forecasting::parse_horizon(p.horizon.as_deref().unwrap_or("1h"))?,
+        threshold: p.threshold.filter(|t| t.is_finite()),
+    };
+    let series = forecasting::run(&state.query, state.store.as_ref(), &q, now()).await?;
+    Ok(Json(serde_json::json!({
+        "metric": q.metric,
+        "horizon_ms": q.horizon_ms,
+        "series": series,
+    })))
 }
 
 #[derive(serde::Deserialize)]

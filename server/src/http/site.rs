@@ -1,11 +1,14 @@
 //! The dashboard: Leptos pages rendered on the server, their server functions, and the static
 //! site (wasm, JS, CSS) embedded in the binary.
 
+use crate::anomaly::AnomalyWatch;
 use crate::app_state::AppState;
+use crate::forecasting;
 use crate::query::params::{self, Agg};
 use crate::query::{QueryService, RangeQuery};
-use app::model::{PanelData, PanelSpec};
-use app::panels::source::{PanelFuture, PanelSource, PanelSourceHandle};
+use crate::store::Store;
+use app::model::{AnomalyView, Band, ForecastView, Marker, PanelData, PanelSpec};
+use app::panels::source::{Load, PanelFuture, PanelSource, PanelSourceHandle};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -29,6 +32,36 @@ include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 /// Answers the dashboard's panel queries with the same query service as the API.
 struct ServerPanels {
     query: QueryService,
+    store: Arc<dyn Store>,
+    detectors: Arc<std::sync::Mutex<AnomalyWatch>>,
+}
+
+/// Anomaly markers one panel draws at most.
+const PANEL_MARKERS: u32 = 200;
+
+impl ServerPanels {
+    /// Stored anomalies of the panel's series over the range, placed in their groups.
+    async fn markers(&self, spec: &PanelSpec, from: i64, to: i64) -> Result<Vec<Marker>, String> {
+        let rows = self
+            .store
+            .anomalies(Some(&spec.metric), from, to, PANEL_MARKERS)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .filter(|a| spec.filter.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+            .map(|a| Marker {
+                ts: a.timestamp,
+                labels: spec
+                    .group_by
+                    .iter()
+                    .filter_map(|k| a.labels.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect(),
+                score: a.score as f32,
+                explanation: a.explanation,
+            })
+            .collect())
+    }
 }
 
 impl PanelSource for ServerPanels {
@@ -53,12 +86,22 @@ impl PanelSource for ServerPanels {
             for s in &mut series {
                 s.points.iter_mut().for_each(|p| p.1 *= spec.scale);
             }
+            let bands = series
+                .iter()
+                .map(|s| Band {
+                    labels: s.labels.clone(),
+                    points: crate::anomaly::band(&s.points),
+                })
+                .collect();
+            let anomalies = self.markers(spec, from, to).await?;
             Ok(PanelData {
                 spec: spec.clone(),
                 from,
                 to,
                 step,
                 series,
+                bands,
+                anomalies,
             })
         })
     }
@@ -66,11 +109,163 @@ impl PanelSource for ServerPanels {
     fn now(&self) -> i64 {
         chrono::Utc::now().timestamp_millis()
     }
+
+    fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<AnomalyView>> {
+        Box::pin(async move {
+            let rows = self
+                .store
+                .anomalies(None, from, to, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .into_iter()
+                .map(|a| AnomalyView {
+                    series_id: a.series_id,
+                    metric: a.metric,
+                    labels: a.labels,
+                    ts: a.timestamp,
+                    value: a.value,
+                    score: a.score,
+                    expected: a.expected,
+                    lower: a.lower,
+                    upper: a.upper,
+                    explanation: a.explanation,
+                    dismissed: a.dismissed,
+                })
+                .collect())
+        })
+    }
+
+    fn dismiss(&self, series_id: i64, ts: i64) -> Load<'_, bool> {
+        Box::pin(async move {
+            let found = crate::anomaly::dismiss(
+                self.store.as_ref(),
+                &self.detectors,
+                series_id,
+                ts,
+                self.now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn metrics(&self) -> Load<'_, Vec<String>> {
+        Box::pin(async move {
+            let metrics = self.store.metrics().await.map_err(|e| e.to_string())?;
+            Ok(metrics.into_iter().map(|m| m.name).collect())
+        })
+    }
+
+    fn forecast(
+        &self,
+        metric: String,
+        horizon_ms: i64,
+        threshold: Option<f64>,
+    ) -> Load<'_, ForecastView> {
+        Box::pin(async move {
+            let q = forecasting::ForecastQuery {
+                metric: metric.clone(),
+                agg: None,
+                group_by: vec![],
+                filter: vec![],
+                horizon_ms,
+                threshold,
+            };
+            let now = self.now();
+            let series = forecasting::run(&self.query, self.store.as_ref(), &q, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(forecast_view(&q, series, now))
+        })
+    }
+}
+
+/// History (the last two horizons, at least six hours) and forecast as one panel.
+fn forecast_view(
+    q: &forecasting::ForecastQuery,
+    series: Vec<forecasting::SeriesForecast>,
+    now: i64,
+) -> ForecastView {
+    let shown = (2 * q.horizon_ms).max(6 * 3_600_000);
+    let from = now - shown;
+    let to = now + q.horizon_ms;
+    let mut panel = PanelData {
+        spec: PanelSpec {
+            id: "forecast".into(),
+            title: q.metric.clone(),
+            unit: String::new(),
+            metric: q.metric.clone(),
+            agg: "avg".into(),
+            group_by: vec![],
+            filter: vec![],
+            scale: 1.0,
+        },
+        from,
+        to,
+        step: series.first().map_or(60_000, |s| s.step_ms),
+        series: Vec::new(),
+        bands: Vec::new(),
+        anomalies: Vec::new(),
+    };
+    let mut notes = Vec::new();
+    for s in series {
+        let mut labels = s.labels.clone();
+        labels.insert("~".into(), "forecast".into());
+        let name = if s.labels.is_empty() {
+            q.metric.clone()
+        } else {
+            s.labels.values().cloned().collect::<Vec<_>>().join(" · ")
+        };
+        notes.push(match &s.time_to_threshold {
+            Some(eta) => format!(
+                "{name}: reaches {} in {} ({})",
+                app::model::format_value(eta.threshold),
+                eta.text,
+                s.model
+            ),
+            None if q.threshold.is_some() => format!(
+                "{name}: does not reach {} within the horizon ({})",
+                app::model::format_value(q.threshold.unwrap_or_default()),
+                s.model
+            ),
+            None => format!("{name}: {}", s.model),
+        });
+        panel.series.push(app::model::SeriesPoints {
+            metric: q.metric.clone(),
+            labels: s.labels.clone(),
+            points: s.history.into_iter().filter(|p| p.0 >= from).collect(),
+        });
+        let points = &s.points;
+        panel.bands.push(Band {
+            labels: labels.clone(),
+            points: points
+                .iter()
+                .map(|p| (p.timestamp, p.lower as f32, p.upper as f32))
+                .collect(),
+        });
+        panel.bands.push(Band {
+            labels: labels.clone(),
+            points: points
+                .iter()
+                .map(|p| (p.timestamp, p.lower80 as f32, p.upper80 as f32))
+                .collect(),
+        });
+        panel.series.push(app::model::SeriesPoints {
+            metric: q.metric.clone(),
+            labels,
+            points: points.iter().map(|p| (p.timestamp, p.value)).collect(),
+        });
+    }
+    ForecastView { panel, notes }
 }
 
 pub fn router(state: AppState) -> Router {
     let source = PanelSourceHandle(Arc::new(ServerPanels {
         query: state.query.clone(),
+        store: state.store.clone(),
+        detectors: state.detectors.clone(),
     }));
     let context = move || provide_context(source.clone());
     let options = state.leptos.clone();

@@ -75,6 +75,17 @@ pub struct AnomalyRow {
     pub lower: f64,
     pub upper: f64,
     pub explanation: String,
+    /// Someone marked it "not an anomaly" (ignored when recording).
+    pub dismissed: bool,
+}
+
+/// "Not an anomaly" feedback on one series at one time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feedback {
+    pub series_id: i64,
+    pub ts: i64,
+    /// The deviation marked normal, in the detector's standard deviations.
+    pub sigmas: f64,
 }
 
 /// A metric name with its kind and the label keys its series use.
@@ -190,6 +201,16 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         limit: u32,
     ) -> StoreResult<Vec<AnomalyRow>>;
+    /// Records "not an anomaly" on the stored anomaly of `series_id` at `ts`; returns that
+    /// anomaly, or `None` when there is none (nothing is recorded then).
+    async fn dismiss_anomaly(
+        &self,
+        series_id: i64,
+        ts: i64,
+        now: i64,
+    ) -> StoreResult<Option<AnomalyRow>>;
+    /// Feedback on times `>= from`, oldest first.
+    async fn feedback(&self, from: i64) -> StoreResult<Vec<Feedback>>;
     /// Samples of every series with `ts >= from`, oldest first, at most `limit` of them; for
     /// refilling the hot window at start-up.
     async fn recent_samples(&self, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>>;

@@ -213,6 +213,17 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<AnomalyRow>> {
         anomalies(&self.pool, metric, from, to, limit).await
     }
+    async fn dismiss_anomaly(
+        &self,
+        series_id: i64,
+        ts: i64,
+        now: i64,
+    ) -> StoreResult<Option<AnomalyRow>> {
+        dismiss_anomaly(&self.pool, series_id, ts, now).await
+    }
+    async fn feedback(&self, from: i64) -> StoreResult<Vec<Feedback>> {
+        feedback(&self.pool, from).await
+    }
     async fn recent_samples(&self, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>> {
         recent_samples(&self.pool, from, limit).await
     }

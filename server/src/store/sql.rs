@@ -17,7 +17,7 @@ macro_rules! shared_sql {
         use crate::store::rollup::{self, Resolution, RollupRow};
         use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
-            parse_labels, AnomalyRow, ApiKey, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
+            parse_labels, AnomalyRow, ApiKey, Feedback, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
             SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
         };
         use sqlx::{Pool, QueryBuilder, Row, Transaction};
@@ -319,8 +319,10 @@ macro_rules! shared_sql {
             limit: u32,
         ) -> StoreResult<Vec<AnomalyRow>> {
             let mut q = QueryBuilder::<$db>::new(
-                "SELECT a.series_id, s.name, s.labels, a.ts, a.value, a.score, a.expected, a.lower, a.upper, a.explanation \
-                 FROM anomalies a JOIN series s ON s.id = a.series_id WHERE a.ts >= ",
+                "SELECT a.series_id, s.name, s.labels, a.ts, a.value, a.score, a.expected, a.lower, a.upper, a.explanation, \
+                 CASE WHEN f.ts IS NULL THEN 0 ELSE 1 END \
+                 FROM anomalies a JOIN series s ON s.id = a.series_id \
+                 LEFT JOIN anomaly_feedback f ON f.series_id = a.series_id AND f.ts = a.ts WHERE a.ts >= ",
             );
             q.push_bind(from).push(" AND a.ts < ").push_bind(to);
             if let Some(m) = metric {
@@ -343,6 +345,53 @@ macro_rules! shared_sql {
                         lower: r.try_get(7)?,
                         upper: r.try_get(8)?,
                         explanation: r.try_get(9)?,
+                        dismissed: r.try_get::<i32, _>(10)? != 0,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn dismiss_anomaly(
+            pool: &Pool<$db>,
+            series_id: i64,
+            ts: i64,
+            now: i64,
+        ) -> StoreResult<Option<AnomalyRow>> {
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT a.value, a.expected, a.upper, s.name FROM anomalies a JOIN series s ON s.id = a.series_id \
+                 WHERE a.series_id = ",
+            );
+            q.push_bind(series_id).push(" AND a.ts = ").push_bind(ts);
+            let Some(row) = q.build().fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let (value, expected, upper): (f64, f64, f64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let metric: String = row.try_get(3)?;
+            let sigmas = crate::anomaly::deviation(value, expected, upper);
+            let mut q = QueryBuilder::<$db>::new("INSERT INTO anomaly_feedback (series_id, ts, sigmas, created_at) ");
+            q.push_values([()], |mut b, _| {
+                b.push_bind(series_id).push_bind(ts).push_bind(sigmas).push_bind(now);
+            });
+            q.push(" ON CONFLICT (series_id, ts) DO NOTHING");
+            q.build().execute(pool).await?;
+            Ok(anomalies(pool, Some(&metric), ts, ts + 1, u32::MAX)
+                .await?
+                .into_iter()
+                .find(|a| a.series_id == series_id))
+        }
+
+        pub(crate) async fn feedback(pool: &Pool<$db>, from: i64) -> StoreResult<Vec<Feedback>> {
+            let mut q = QueryBuilder::<$db>::new("SELECT series_id, ts, sigmas FROM anomaly_feedback WHERE ts >= ");
+            q.push_bind(from).push(" ORDER BY ts");
+            q.build()
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Feedback {
+                        series_id: r.try_get(0)?,
+                        ts: r.try_get(1)?,
+                        sigmas: r.try_get(2)?,
                     })
                 })
                 .collect()
