@@ -9,7 +9,7 @@ export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-build site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab
+.PHONY: run test setup setup-build site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab eval-forecast
 
 run: setup-build site
 	cargo build --release -p server --bin osprey
@@ -50,10 +50,17 @@ bench-query: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-query
 
-# Criterion: decode + validate + write of a 1000-item batch; downsampling a million points.
+# Criterion: decode + validate + write of a 1000-item batch; downsampling a million points;
+# the detector's streaming update and a forecast fit; alert state machine and dispatcher.
 bench-criterion:
 	cargo bench -p server --bench ingest
 	cargo bench -p app --features ssr --bench downsample
+	cargo bench -p detect --bench update
+	cargo bench -p alerts --bench evaluate
+
+# The forecaster on held-back tails of the NAB series: MASE and sMAPE against seasonal-naive.
+eval-forecast:
+	cargo run -p detect --release --bin forecast-eval -- $(or $(NAB_DIR),../shared/nab)
 
 # The anomaly detector on the labelled NAB corpus in ../shared/nab: three normalised scores.
 eval-nab:
