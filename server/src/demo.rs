@@ -247,12 +247,14 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let now = chrono::Utc::now().timestamp_millis();
-    let mut shop = DemoShop::new(now as u64, now);
     let fresh = store
         .series("http.requests")
         .await
         .map(|s| s.is_empty())
         .unwrap_or(false);
+    // Incidents are scheduled from the shop's first tick: the backfill's start when there is one.
+    let first = if fresh { now - BACKFILL_MS } else { now };
+    let mut shop = DemoShop::new(now as u64, first);
     if fresh {
         if let Err(e) = backfill(&mut shop, &ingest, &limits, now).await {
             tracing::warn!(error = %e, "demo backfill stopped");
