@@ -68,20 +68,21 @@ pub struct Marker {
     pub explanation: String,
 }
 
-/// One recorded anomaly, as the Anomalies page lists it.
+/// One recorded anomaly: what the store keeps, `/api/v1/anomalies` returns and the Anomalies
+/// page lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnomalyView {
+pub struct Anomaly {
     pub series_id: i64,
     pub metric: String,
     pub labels: Labels,
-    pub ts: i64,
+    pub timestamp: i64,
     pub value: f64,
     pub score: f64,
     pub expected: f64,
     pub lower: f64,
     pub upper: f64,
     pub explanation: String,
-    /// Someone marked it "not an anomaly".
+    /// Someone marked it "not an anomaly" (ignored when recording).
     pub dismissed: bool,
 }
 

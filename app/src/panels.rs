@@ -1,6 +1,6 @@
 //! The panels of the Overview page, and the server function that loads their data.
 
-use crate::model::{AnomalyView, ForecastView, PanelData, PanelSpec, TimeRange};
+use crate::model::{Anomaly, ForecastView, PanelData, PanelSpec, TimeRange};
 use leptos::prelude::*;
 
 fn panel(
@@ -86,7 +86,7 @@ pub fn overview_panels() -> Vec<PanelSpec> {
 
 /// What the server gives pages to read data with; provided as context when rendering.
 pub mod source {
-    use crate::model::{AnomalyView, ForecastView, PanelData, PanelSpec};
+    use crate::model::{Anomaly, ForecastView, PanelData, PanelSpec};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Arc;
@@ -100,7 +100,7 @@ pub mod source {
         fn panel<'a>(&'a self, spec: &'a PanelSpec, from: i64, to: i64) -> PanelFuture<'a>;
         fn now(&self) -> i64;
         /// Recorded anomalies over `[from, to)`, newest first.
-        fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<AnomalyView>>;
+        fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<Anomaly>>;
         /// Marks an anomaly "not an anomaly"; false when there is none at that time.
         fn dismiss(&self, series_id: i64, ts: i64) -> Load<'_, bool>;
         /// Metric names, for pickers.
@@ -125,7 +125,7 @@ fn data_source() -> Result<source::PanelSourceHandle, ServerFnError> {
 
 /// Anomalies the live detector recorded over `range`, newest first.
 #[server(prefix = "/_osprey")]
-pub async fn load_anomalies(range: TimeRange) -> Result<Vec<AnomalyView>, ServerFnError> {
+pub async fn load_anomalies(range: TimeRange) -> Result<Vec<Anomaly>, ServerFnError> {
     let source = data_source()?;
     let (from, to) = range.bounds(source.0.now());
     source

@@ -3,7 +3,7 @@
 
 use crate::ingest::model::{MetricKind, SeriesKey};
 use crate::query::engine::counter_increase;
-use crate::store::{AnomalyRow, Resolution, RollupRow, Store, StoreResult};
+use crate::store::{Anomaly, Feedback, Resolution, RollupRow, Store, StoreResult};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
@@ -115,7 +115,7 @@ impl AnomalyWatch {
         kind: MetricKind,
         ts: i64,
         value: f64,
-    ) -> Option<AnomalyRow> {
+    ) -> Option<Anomaly> {
         let minute = ts.div_euclid(MINUTE_MS) * MINUTE_MS;
         if !self.series.contains_key(&series_id) && self.series.len() >= self.max_series {
             return None;
@@ -137,7 +137,7 @@ impl AnomalyWatch {
                 let s = watch.detector.update(watch.minute, v);
                 // A person reads these: only values outside the expected band are recorded.
                 if s.score >= RECORD_SCORE && !(s.lower..=s.upper).contains(&v) {
-                    found = Some(AnomalyRow {
+                    found = Some(Anomaly {
                         series_id,
                         metric: key.name.clone(),
                         labels: key.labels.clone(),
@@ -262,15 +262,27 @@ pub async fn dismiss(
     series_id: i64,
     ts: i64,
     now: i64,
-) -> StoreResult<Option<AnomalyRow>> {
-    let Some(row) = store.dismiss_anomaly(series_id, ts, now).await? else {
+) -> StoreResult<Option<Anomaly>> {
+    let Some(mut anomaly) = store.anomaly(series_id, ts).await? else {
         return Ok(None);
     };
+    let sigmas = deviation(anomaly.value, anomaly.expected, anomaly.upper);
+    store
+        .put_feedback(
+            &Feedback {
+                series_id,
+                ts,
+                sigmas,
+            },
+            now,
+        )
+        .await?;
     watch
         .lock()
         .expect("anomaly watch lock")
-        .tolerate(series_id, deviation(row.value, row.expected, row.upper));
-    Ok(Some(row))
+        .tolerate(series_id, sigmas);
+    anomaly.dismissed = true;
+    Ok(Some(anomaly))
 }
 
 /// The deviation of an anomaly in the detector's standard deviations, as feedback records it.

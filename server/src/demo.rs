@@ -406,7 +406,7 @@ mod tests {
             }
         }
         let judged_from = start + 2 * 1_440 * 60_000;
-        let near = |a: &crate::store::AnomalyRow, (_, from, to): &(Anomaly, i64, i64)| {
+        let near = |a: &crate::store::Anomaly, (_, from, to): &(Anomaly, i64, i64)| {
             a.timestamp >= from - 60_000 && a.timestamp <= to + 3 * 60_000
         };
         let judged: Vec<_> = injected.iter().filter(|i| i.1 >= judged_from).collect();

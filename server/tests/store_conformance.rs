@@ -233,7 +233,7 @@ mod cases {
             .await
             .unwrap();
         let series = store.series("lat").await.unwrap()[0].clone();
-        let row = |ts: i64, score: f64| osprey::store::AnomalyRow {
+        let row = |ts: i64, score: f64| osprey::store::Anomaly {
             series_id: series.id,
             metric: "lat".into(),
             labels: series.labels.clone(),
@@ -277,17 +277,12 @@ mod cases {
             1
         );
         assert!(!found[0].dismissed);
-        let dismissed = store
-            .dismiss_anomaly(series.id, T0, T0 + 300_000)
-            .await
-            .unwrap()
-            .expect("the anomaly exists");
+        let detectors = std::sync::Mutex::new(osprey::anomaly::AnomalyWatch::new(1));
+        let dismiss =
+            |ts: i64| osprey::anomaly::dismiss(store.as_ref(), &detectors, series.id, ts, T0);
+        let dismissed = dismiss(T0).await.unwrap().expect("the anomaly exists");
         assert!(dismissed.dismissed && dismissed.timestamp == T0);
-        assert!(store
-            .dismiss_anomaly(series.id, T0 + 1, T0)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(dismiss(T0 + 1).await.unwrap().is_none());
         let feedback = store.feedback(0).await.unwrap();
         assert_eq!(feedback.len(), 1, "a missing anomaly records nothing");
         // 9 against 1 ± 0.5 (three standard deviations): 24 of them, capped at the maximum.

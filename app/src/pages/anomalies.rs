@@ -2,7 +2,7 @@
 //! "not an anomaly" button that teaches the detector.
 
 use super::RangePicker;
-use crate::model::{format_datetime, format_value, AnomalyView, TimeRange};
+use crate::model::{format_datetime, format_value, Anomaly, TimeRange};
 use crate::panels::{load_anomalies, DismissAnomaly};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -46,7 +46,7 @@ pub fn Anomalies() -> impl IntoView {
 }
 
 #[component]
-fn AnomalyTable(rows: Vec<AnomalyView>) -> impl IntoView {
+fn AnomalyTable(rows: Vec<Anomaly>) -> impl IntoView {
     view! {
         <table class="anomalies">
             <thead>
@@ -74,7 +74,7 @@ fn dismiss_url() -> &'static str {
 }
 
 #[component]
-fn AnomalyRow(a: AnomalyView) -> impl IntoView {
+fn AnomalyRow(a: Anomaly) -> impl IntoView {
     let labels = a
         .labels
         .iter()
@@ -91,7 +91,7 @@ fn AnomalyRow(a: AnomalyView) -> impl IntoView {
     );
     view! {
         <tr class:dismissed=a.dismissed data-metric=a.metric.clone()>
-            <td class="time">{format_datetime(a.ts)}</td>
+            <td class="time">{format_datetime(a.timestamp)}</td>
             <td><b>{a.metric.clone()}</b> " " <span class="labels">{labels}</span></td>
             <td class="num">{format_value(a.value)}</td>
             <td class="num">{expected}</td>
@@ -104,7 +104,7 @@ fn AnomalyRow(a: AnomalyView) -> impl IntoView {
                     view! {
                         <form method="post" action=dismiss_url()>
                             <input type="hidden" name="series_id" value=a.series_id/>
-                            <input type="hidden" name="ts" value=a.ts/>
+                            <input type="hidden" name="ts" value=a.timestamp/>
                             <button type="submit" class="link-button">"Not an anomaly"</button>
                         </form>
                     }.into_any()

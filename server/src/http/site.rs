@@ -7,7 +7,7 @@ use crate::forecasting;
 use crate::query::params::{self, Agg};
 use crate::query::{QueryService, RangeQuery};
 use crate::store::Store;
-use app::model::{AnomalyView, Band, ForecastView, Marker, PanelData, PanelSpec};
+use app::model::{Anomaly, Band, ForecastView, Marker, PanelData, PanelSpec};
 use app::panels::source::{Load, PanelFuture, PanelSource, PanelSourceHandle};
 use axum::body::Body;
 use axum::extract::Request;
@@ -110,29 +110,12 @@ impl PanelSource for ServerPanels {
         chrono::Utc::now().timestamp_millis()
     }
 
-    fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<AnomalyView>> {
+    fn anomalies(&self, from: i64, to: i64, limit: u32) -> Load<'_, Vec<Anomaly>> {
         Box::pin(async move {
-            let rows = self
-                .store
+            self.store
                 .anomalies(None, from, to, limit)
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok(rows
-                .into_iter()
-                .map(|a| AnomalyView {
-                    series_id: a.series_id,
-                    metric: a.metric,
-                    labels: a.labels,
-                    ts: a.timestamp,
-                    value: a.value,
-                    score: a.score,
-                    expected: a.expected,
-                    lower: a.lower,
-                    upper: a.upper,
-                    explanation: a.explanation,
-                    dismissed: a.dismissed,
-                })
-                .collect())
+                .map_err(|e| e.to_string())
         })
     }
 

@@ -6,6 +6,7 @@ mod rollup;
 mod sql;
 mod sqlite;
 
+pub use app::model::Anomaly;
 pub use postgres::PgStore;
 pub use rollup::{Resolution, RollupRow};
 pub use sqlite::SqliteStore;
@@ -59,24 +60,6 @@ pub struct GroupBucket {
     pub sum: f64,
     pub min: f64,
     pub max: f64,
-}
-
-/// An anomaly of one series at one time, as the detector reported it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AnomalyRow {
-    #[serde(skip)]
-    pub series_id: i64,
-    pub metric: String,
-    pub labels: Labels,
-    pub timestamp: i64,
-    pub value: f64,
-    pub score: f64,
-    pub expected: f64,
-    pub lower: f64,
-    pub upper: f64,
-    pub explanation: String,
-    /// Someone marked it "not an anomaly" (ignored when recording).
-    pub dismissed: bool,
 }
 
 /// "Not an anomaly" feedback on one series at one time.
@@ -192,7 +175,7 @@ pub trait Store: Send + Sync + 'static {
         step: i64,
     ) -> StoreResult<Vec<GroupBucket>>;
     /// Records anomalies; a second report for the same series and time replaces the first.
-    async fn put_anomalies(&self, rows: &[AnomalyRow]) -> StoreResult<()>;
+    async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()>;
     /// Anomalies with `from <= ts < to`, of one metric or all, newest first.
     async fn anomalies(
         &self,
@@ -200,15 +183,11 @@ pub trait Store: Send + Sync + 'static {
         from: i64,
         to: i64,
         limit: u32,
-    ) -> StoreResult<Vec<AnomalyRow>>;
-    /// Records "not an anomaly" on the stored anomaly of `series_id` at `ts`; returns that
-    /// anomaly, or `None` when there is none (nothing is recorded then).
-    async fn dismiss_anomaly(
-        &self,
-        series_id: i64,
-        ts: i64,
-        now: i64,
-    ) -> StoreResult<Option<AnomalyRow>>;
+    ) -> StoreResult<Vec<Anomaly>>;
+    /// The stored anomaly of one series at one time.
+    async fn anomaly(&self, series_id: i64, ts: i64) -> StoreResult<Option<Anomaly>>;
+    /// Records "not an anomaly" feedback; a second one on the same anomaly is ignored.
+    async fn put_feedback(&self, feedback: &Feedback, now: i64) -> StoreResult<()>;
     /// Feedback on times `>= from`, oldest first.
     async fn feedback(&self, from: i64) -> StoreResult<Vec<Feedback>>;
     /// Samples of every series with `ts >= from`, oldest first, at most `limit` of them; for

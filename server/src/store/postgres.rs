@@ -201,7 +201,7 @@ impl Store for PgStore {
             .await?;
         group_rows(rows)
     }
-    async fn put_anomalies(&self, rows: &[AnomalyRow]) -> StoreResult<()> {
+    async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()> {
         put_anomalies(&self.pool, rows).await
     }
     async fn anomalies(
@@ -210,16 +210,14 @@ impl Store for PgStore {
         from: i64,
         to: i64,
         limit: u32,
-    ) -> StoreResult<Vec<AnomalyRow>> {
+    ) -> StoreResult<Vec<Anomaly>> {
         anomalies(&self.pool, metric, from, to, limit).await
     }
-    async fn dismiss_anomaly(
-        &self,
-        series_id: i64,
-        ts: i64,
-        now: i64,
-    ) -> StoreResult<Option<AnomalyRow>> {
-        dismiss_anomaly(&self.pool, series_id, ts, now).await
+    async fn anomaly(&self, series_id: i64, ts: i64) -> StoreResult<Option<Anomaly>> {
+        anomaly(&self.pool, series_id, ts).await
+    }
+    async fn put_feedback(&self, feedback: &Feedback, now: i64) -> StoreResult<()> {
+        put_feedback(&self.pool, feedback, now).await
     }
     async fn feedback(&self, from: i64) -> StoreResult<Vec<Feedback>> {
         feedback(&self.pool, from).await

@@ -17,7 +17,7 @@ macro_rules! shared_sql {
         use crate::store::rollup::{self, Resolution, RollupRow};
         use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
-            parse_labels, AnomalyRow, ApiKey, Feedback, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
+            parse_labels, Anomaly, ApiKey, Feedback, EventQuery, EventRow, GroupBucket, KeyKind, MetricInfo, PreparedBatch, SampleRow,
             SeriesCache, SeriesRow, StoreError, StoreResult, TableCounts,
         };
         use sqlx::{Pool, QueryBuilder, Row, Transaction};
@@ -286,7 +286,7 @@ macro_rules! shared_sql {
             )
         }
 
-        pub(crate) async fn put_anomalies(pool: &Pool<$db>, rows: &[AnomalyRow]) -> StoreResult<()> {
+        pub(crate) async fn put_anomalies(pool: &Pool<$db>, rows: &[Anomaly]) -> StoreResult<()> {
             for chunk in rows.chunks(MAX_BINDS / 8) {
                 let mut q = QueryBuilder::<$db>::new(
                     "INSERT INTO anomalies (series_id, ts, value, score, expected, lower, upper, explanation) ",
@@ -311,73 +311,59 @@ macro_rules! shared_sql {
             Ok(())
         }
 
+        /// An anomaly with its series and whether it was dismissed, read by [`anomaly_row`];
+        /// the caller appends the condition.
+        const ANOMALY_SELECT: &str = "SELECT a.series_id, s.name, s.labels, a.ts, a.value, a.score, a.expected, a.lower, \
+             a.upper, a.explanation, CASE WHEN f.ts IS NULL THEN 0 ELSE 1 END \
+             FROM anomalies a JOIN series s ON s.id = a.series_id \
+             LEFT JOIN anomaly_feedback f ON f.series_id = a.series_id AND f.ts = a.ts WHERE ";
+
+        fn anomaly_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<Anomaly> {
+            Ok(Anomaly {
+                series_id: r.try_get(0)?,
+                metric: r.try_get(1)?,
+                labels: parse_labels(r.try_get(2)?)?,
+                timestamp: r.try_get(3)?,
+                value: r.try_get(4)?,
+                score: r.try_get(5)?,
+                expected: r.try_get(6)?,
+                lower: r.try_get(7)?,
+                upper: r.try_get(8)?,
+                explanation: r.try_get(9)?,
+                dismissed: r.try_get::<i32, _>(10)? != 0,
+            })
+        }
+
         pub(crate) async fn anomalies(
             pool: &Pool<$db>,
             metric: Option<&str>,
             from: i64,
             to: i64,
             limit: u32,
-        ) -> StoreResult<Vec<AnomalyRow>> {
-            let mut q = QueryBuilder::<$db>::new(
-                "SELECT a.series_id, s.name, s.labels, a.ts, a.value, a.score, a.expected, a.lower, a.upper, a.explanation, \
-                 CASE WHEN f.ts IS NULL THEN 0 ELSE 1 END \
-                 FROM anomalies a JOIN series s ON s.id = a.series_id \
-                 LEFT JOIN anomaly_feedback f ON f.series_id = a.series_id AND f.ts = a.ts WHERE a.ts >= ",
-            );
-            q.push_bind(from).push(" AND a.ts < ").push_bind(to);
+        ) -> StoreResult<Vec<Anomaly>> {
+            let mut q = QueryBuilder::<$db>::new(ANOMALY_SELECT);
+            q.push("a.ts >= ").push_bind(from).push(" AND a.ts < ").push_bind(to);
             if let Some(m) = metric {
                 q.push(" AND s.name = ").push_bind(m.to_string());
             }
             q.push(" ORDER BY a.ts DESC LIMIT ").push_bind(i64::from(limit));
-            q.build()
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(AnomalyRow {
-                        series_id: r.try_get(0)?,
-                        metric: r.try_get(1)?,
-                        labels: parse_labels(r.try_get(2)?)?,
-                        timestamp: r.try_get(3)?,
-                        value: r.try_get(4)?,
-                        score: r.try_get(5)?,
-                        expected: r.try_get(6)?,
-                        lower: r.try_get(7)?,
-                        upper: r.try_get(8)?,
-                        explanation: r.try_get(9)?,
-                        dismissed: r.try_get::<i32, _>(10)? != 0,
-                    })
-                })
-                .collect()
+            q.build().fetch_all(pool).await?.iter().map(anomaly_row).collect()
         }
 
-        pub(crate) async fn dismiss_anomaly(
-            pool: &Pool<$db>,
-            series_id: i64,
-            ts: i64,
-            now: i64,
-        ) -> StoreResult<Option<AnomalyRow>> {
-            let mut q = QueryBuilder::<$db>::new(
-                "SELECT a.value, a.expected, a.upper, s.name FROM anomalies a JOIN series s ON s.id = a.series_id \
-                 WHERE a.series_id = ",
-            );
-            q.push_bind(series_id).push(" AND a.ts = ").push_bind(ts);
-            let Some(row) = q.build().fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            let (value, expected, upper): (f64, f64, f64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            let metric: String = row.try_get(3)?;
-            let sigmas = crate::anomaly::deviation(value, expected, upper);
+        pub(crate) async fn anomaly(pool: &Pool<$db>, series_id: i64, ts: i64) -> StoreResult<Option<Anomaly>> {
+            let mut q = QueryBuilder::<$db>::new(ANOMALY_SELECT);
+            q.push("a.series_id = ").push_bind(series_id).push(" AND a.ts = ").push_bind(ts);
+            q.build().fetch_optional(pool).await?.as_ref().map(anomaly_row).transpose()
+        }
+
+        pub(crate) async fn put_feedback(pool: &Pool<$db>, f: &Feedback, now: i64) -> StoreResult<()> {
             let mut q = QueryBuilder::<$db>::new("INSERT INTO anomaly_feedback (series_id, ts, sigmas, created_at) ");
-            q.push_values([()], |mut b, _| {
-                b.push_bind(series_id).push_bind(ts).push_bind(sigmas).push_bind(now);
+            q.push_values([f], |mut b, f| {
+                b.push_bind(f.series_id).push_bind(f.ts).push_bind(f.sigmas).push_bind(now);
             });
             q.push(" ON CONFLICT (series_id, ts) DO NOTHING");
             q.build().execute(pool).await?;
-            Ok(anomalies(pool, Some(&metric), ts, ts + 1, u32::MAX)
-                .await?
-                .into_iter()
-                .find(|a| a.series_id == series_id))
+            Ok(())
         }
 
         pub(crate) async fn feedback(pool: &Pool<$db>, from: i64) -> StoreResult<Vec<Feedback>> {
