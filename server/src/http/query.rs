@@ -120,13 +120,7 @@ pub async fn forecast(
     Query(p): Query<ForecastParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let q = forecasting::ForecastQuery {
-        metric: p
-            .metric
-            .filter(|m| !m.is_empty() && m.len() <= 256)
-            .ok_or_else(|| params::ParamError {
-                field: "metric",
-                message: "metric is required (at most 256 bytes)".into(),
-            })?,
+        metric: params::parse_metric(p.metric.as_deref())?,
         agg: p.agg.as_deref().map(Agg::parse).transpose()?,
         group_by: params::parse_group_by(p.group_by.as_deref().unwrap_or("")),
         filter: params::parse_filter(p.filter.as_deref().unwrap_or(""))?,

@@ -51,20 +51,7 @@ const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 impl RangeQuery {
     /// Validates parameters; `from` defaults to `now-1h` and `to` to `now`.
     pub fn parse(p: &RangeParams, now: i64) -> Result<RangeQuery, ParamError> {
-        let metric = p
-            .metric
-            .clone()
-            .filter(|m| !m.is_empty())
-            .ok_or(ParamError {
-                field: "metric",
-                message: "metric is required".into(),
-            })?;
-        if metric.len() > 256 {
-            return Err(ParamError {
-                field: "metric",
-                message: "metric name longer than 256 bytes".into(),
-            });
-        }
+        let metric = params::parse_metric(p.metric.as_deref())?;
         let from = params::parse_time("from", p.from.as_deref().unwrap_or("now-1h"), now)?;
         let to = params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)?;
         if to <= from {

@@ -124,6 +124,17 @@ pub fn parse_step(text: &str) -> Result<i64, ParamError> {
     Ok(ms)
 }
 
+/// The `metric` parameter: required, at most 256 bytes.
+pub fn parse_metric(metric: Option<&str>) -> Result<String, ParamError> {
+    let metric = metric
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| bad("metric", "metric is required"))?;
+    if metric.len() > 256 {
+        return Err(bad("metric", "metric name longer than 256 bytes"));
+    }
+    Ok(metric.to_string())
+}
+
 /// `L:V,L2:V2` → pairs, each label matched exactly.
 pub fn parse_filter(text: &str) -> Result<Vec<(String, String)>, ParamError> {
     text.split(',')
