@@ -1,27 +1,15 @@
 //! Anomalies: what the live detector found, newest first, each with its explanation and a
 //! "not an anomaly" button that teaches the detector.
 
-use super::RangePicker;
-use crate::model::{format_datetime, format_value, Anomaly, TimeRange};
+use super::{use_time_range, RangePicker};
+use crate::model::{format_datetime, format_value, Anomaly};
 use crate::panels::{load_anomalies, DismissAnomaly};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn Anomalies() -> impl IntoView {
-    let query = use_query_map();
-    let range = Memo::new(move |_| {
-        let q = query.read();
-        // A day by default: anomalies are rare, an hour is usually empty.
-        if q.get("range").is_none() && q.get("from").is_none() {
-            return TimeRange::Last("24h".into());
-        }
-        TimeRange::from_query(
-            q.get("range").as_deref(),
-            q.get("from").as_deref(),
-            q.get("to").as_deref(),
-        )
-    });
+    // A day by default: anomalies are rare, an hour is usually empty.
+    let range = use_time_range("24h");
     let rows = Resource::new(move || range.get(), load_anomalies);
     view! {
         <header class="page-header">

@@ -6,6 +6,24 @@ pub mod overview;
 
 use crate::model::{TimeRange, RANGES};
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// The page's time range from its URL (`range=6h` or `from=…&to=…`); `default` (a key of
+/// [`RANGES`]) when the URL names none.
+pub fn use_time_range(default: &'static str) -> Memo<TimeRange> {
+    let query = use_query_map();
+    Memo::new(move |_| {
+        let q = query.read();
+        if q.get("range").is_none() && q.get("from").is_none() {
+            return TimeRange::Last(default.into());
+        }
+        TimeRange::from_query(
+            q.get("range").as_deref(),
+            q.get("from").as_deref(),
+            q.get("to").as_deref(),
+        )
+    })
+}
 
 #[component]
 pub fn NotFound() -> impl IntoView {

@@ -1,26 +1,17 @@
 //! The Overview: the health of the whole shop at a glance.
 
-use super::RangePicker;
+use super::{use_time_range, RangePicker};
 use crate::islands::{Chart, LiveStream, LiveToggle, ThemeToggle};
-use crate::model::{format_value, PanelData, TimeRange};
+use crate::model::{format_value, PanelData};
 use crate::panels::load_overview;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// Chart size in the server's SVG; the island redraws at the size the browser gives it.
 const SVG_SIZE: (u32, u32) = (640, 220);
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let query = use_query_map();
-    let range = Memo::new(move |_| {
-        let q = query.read();
-        TimeRange::from_query(
-            q.get("range").as_deref(),
-            q.get("from").as_deref(),
-            q.get("to").as_deref(),
-        )
-    });
+    let range = use_time_range("1h");
     let panels = Resource::new(move || range.get(), load_overview);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading panels…"</p> }>
