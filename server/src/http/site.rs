@@ -7,7 +7,9 @@ use crate::forecasting;
 use crate::query::params::{self, Agg};
 use crate::query::{QueryService, RangeQuery};
 use crate::store::Store;
-use app::model::{Anomaly, Band, ForecastView, Marker, PanelData, PanelSpec};
+use app::model::{
+    format_value, Anomaly, Band, ForecastView, Marker, PanelData, PanelSpec, SeriesPoints,
+};
 use app::panels::source::{Load, PanelFuture, PanelSource, PanelSourceHandle};
 use axum::body::Body;
 use axum::extract::Request;
@@ -192,53 +194,51 @@ fn forecast_view(
         bands: Vec::new(),
         anomalies: Vec::new(),
     };
+    // The 95 % band first, so the narrower 80 % one is drawn over it.
+    type Edges = fn(&forecasting::ForecastPoint) -> (f64, f64);
+    let intervals: [Edges; 2] = [|p| (p.lower, p.upper), |p| (p.lower80, p.upper80)];
     let mut notes = Vec::new();
     for s in series {
-        let mut labels = s.labels.clone();
-        labels.insert("~".into(), "forecast".into());
-        let name = if s.labels.is_empty() {
-            q.metric.clone()
-        } else {
-            s.labels.values().cloned().collect::<Vec<_>>().join(" · ")
-        };
-        notes.push(match &s.time_to_threshold {
-            Some(eta) => format!(
-                "{name}: reaches {} in {} ({})",
-                app::model::format_value(eta.threshold),
-                eta.text,
-                s.model
-            ),
-            None if q.threshold.is_some() => format!(
-                "{name}: does not reach {} within the horizon ({})",
-                app::model::format_value(q.threshold.unwrap_or_default()),
-                s.model
-            ),
-            None => format!("{name}: {}", s.model),
-        });
-        panel.series.push(app::model::SeriesPoints {
+        let history = SeriesPoints {
             metric: q.metric.clone(),
             labels: s.labels.clone(),
             points: s.history.into_iter().filter(|p| p.0 >= from).collect(),
+        };
+        let name = panel.series_name(&history);
+        notes.push(match (&s.time_to_threshold, q.threshold) {
+            (Some(eta), _) => format!(
+                "{name}: reaches {} in {} ({})",
+                format_value(eta.threshold),
+                eta.text,
+                s.model
+            ),
+            (None, Some(threshold)) => format!(
+                "{name}: does not reach {} within the horizon ({})",
+                format_value(threshold),
+                s.model
+            ),
+            (None, None) => format!("{name}: {}", s.model),
         });
-        let points = &s.points;
-        panel.bands.push(Band {
-            labels: labels.clone(),
-            points: points
-                .iter()
-                .map(|p| (p.timestamp, p.lower as f32, p.upper as f32))
-                .collect(),
-        });
-        panel.bands.push(Band {
-            labels: labels.clone(),
-            points: points
-                .iter()
-                .map(|p| (p.timestamp, p.lower80 as f32, p.upper80 as f32))
-                .collect(),
-        });
-        panel.series.push(app::model::SeriesPoints {
+        let mut labels = s.labels;
+        labels.insert("~".into(), "forecast".into());
+        panel.bands.extend(intervals.iter().map(|edges| {
+            Band {
+                labels: labels.clone(),
+                points: s
+                    .points
+                    .iter()
+                    .map(|p| {
+                        let (lower, upper) = edges(p);
+                        (p.timestamp, lower as f32, upper as f32)
+                    })
+                    .collect(),
+            }
+        }));
+        panel.series.push(history);
+        panel.series.push(SeriesPoints {
             metric: q.metric.clone(),
             labels,
-            points: points.iter().map(|p| (p.timestamp, p.value)).collect(),
+            points: s.points.iter().map(|p| (p.timestamp, p.value)).collect(),
         });
     }
     ForecastView { panel, notes }
