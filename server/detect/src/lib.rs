@@ -349,11 +349,6 @@ impl Detector {
         }
     }
 
-    /// The margin set by [`Detector::tolerate`], in standard deviations (0 without feedback).
-    pub fn tolerance(&self) -> f64 {
-        self.tolerance
-    }
-
     /// Scores `value` observed at `ts_ms` (Unix milliseconds, non-decreasing), then learns it.
     pub fn update(&mut self, ts_ms: i64, value: f64) -> Score {
         let cfg = self.cfg;

@@ -18,7 +18,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Cost weights of one NAB application profile.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -387,6 +387,21 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The corpus of this checkout: `../shared/nab` beside the repository root.
+pub fn default_dir() -> PathBuf {
+    // server/detect → repository root → ../shared/nab
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/nab")
+}
+
+/// Loads the corpus from `dir`, or from [`default_dir`]; the error says where it looked.
+pub fn open(dir: Option<PathBuf>) -> Result<(PathBuf, Vec<NabFile>), String> {
+    let dir = dir.unwrap_or_else(default_dir);
+    match load_corpus(&dir) {
+        Ok(files) => Ok((dir, files)),
+        Err(e) => Err(format!("cannot load NAB data from {}: {e}", dir.display())),
+    }
 }
 
 /// Reads `combined_windows.json` and every `data/<name>` it lists, in name order.

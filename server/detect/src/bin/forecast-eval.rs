@@ -25,12 +25,6 @@ use std::time::{Duration, Instant};
 use detect::forecast::{self, Forecast, Horizon, DAY_MS, MAX_FIT_SLOTS};
 use detect::nab::{self, NabFile};
 
-fn default_dir() -> PathBuf {
-    // server/detect → repository root → ../shared/nab
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.join("../shared/nab")
-}
-
 /// Share of a file's time span held back, and its cap.
 const HOLDOUT_SHARE: f64 = 0.1;
 const HOLDOUT_MAX_MS: i64 = DAY_MS;
@@ -200,11 +194,10 @@ fn main() -> ExitCode {
             _ => dir = Some(PathBuf::from(arg)),
         }
     }
-    let dir = dir.unwrap_or_else(default_dir);
-    let files = match nab::load_corpus(&dir) {
-        Ok(files) => files,
+    let (dir, files) = match nab::open(dir) {
+        Ok(found) => found,
         Err(e) => {
-            eprintln!("cannot load NAB data from {}: {e}", dir.display());
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };

@@ -9,7 +9,7 @@
 //! per file (detections, false positives, windows hit, score at each profile's threshold);
 //! `--bench` also times the detector alone over the whole corpus (updates per second);
 //! `--feedback` simulates an operator marking every alarm outside the labelled windows "not an
-//! anomaly" (see `run_with_feedback`); `--set FIELD=VALUE` overrides a [`Config`] field for experiments.
+//! anomaly" (see `run`); `--set FIELD=VALUE` overrides a [`Config`] field for experiments.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,26 +18,11 @@ use std::time::Instant;
 use detect::nab::{self, NabFile, ScoredSeries, PROFILES};
 use detect::{Config, Detector, Score};
 
-fn default_dir() -> PathBuf {
-    // server/detect → repository root → ../shared/nab
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.join("../shared/nab")
-}
-
-/// Anomaly scores of the default detector over one file.
-fn run(file: &NabFile, cfg: &Config) -> Vec<f64> {
-    let mut d = Detector::new(*cfg);
-    file.timestamps_ms
-        .iter()
-        .zip(&file.values)
-        .map(|(&t, &v)| d.update(t, v).score)
-        .collect()
-}
-
-/// Like [`run`], with a simulated operator who presses "not an anomaly" on every alarm
-/// (score ≥ 0.5, the level Osprey records) outside the labelled windows, as a user would on a
-/// false alarm. This checks that feedback does not cost real detections.
-fn run_with_feedback(file: &NabFile, cfg: &Config) -> Vec<f64> {
+/// Anomaly scores of the detector over one file. With `feedback`, a simulated operator presses
+/// "not an anomaly" on every alarm (score ≥ 0.5, the level Osprey records) outside the labelled
+/// windows after the probation period, as a user would on a false alarm; this checks that
+/// feedback does not cost real detections.
+fn run(file: &NabFile, cfg: &Config, feedback: bool) -> Vec<f64> {
     let mut d = Detector::new(*cfg);
     let inside = |i: usize| {
         file.labels
@@ -52,7 +37,7 @@ fn run_with_feedback(file: &NabFile, cfg: &Config) -> Vec<f64> {
         .enumerate()
         .map(|(i, (&t, &v))| {
             let s = d.update(t, v);
-            if i >= probation && s.score >= 0.5 && !inside(i) {
+            if feedback && i >= probation && s.score >= 0.5 && !inside(i) {
                 d.tolerate(Score::sigmas(v, s.expected, s.upper, cfg.band_sigmas));
             }
             s.score
@@ -145,16 +130,14 @@ fn main() -> ExitCode {
             _ => dir = Some(PathBuf::from(arg)),
         }
     }
-    let dir = dir.unwrap_or_else(default_dir);
-    let files = match nab::load_corpus(&dir) {
-        Ok(files) => files,
+    let (dir, files) = match nab::open(dir) {
+        Ok(found) => found,
         Err(e) => {
-            eprintln!("cannot load NAB data from {}: {e}", dir.display());
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let scorer = if feedback { run_with_feedback } else { run };
-    let scores: Vec<Vec<f64>> = files.iter().map(|f| scorer(f, &cfg)).collect();
+    let scores: Vec<Vec<f64>> = files.iter().map(|f| run(f, &cfg, feedback)).collect();
     let corpus: Vec<ScoredSeries<'_>> = files
         .iter()
         .zip(&scores)
