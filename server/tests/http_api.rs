@@ -689,6 +689,55 @@ async fn forecasts_extrapolate_with_intervals_and_time_to_threshold() {
 }
 
 #[tokio::test]
+async fn overview_charts_mark_anomalies_on_the_line_of_their_group() {
+    let h = start().await;
+    // p95 latency is grouped by service: one series has a service, the other none (it groups
+    // under an empty service) and has one wild minute among six calm hours.
+    let start_ms = (common::now_ms() / 60_000 - 400) * 60_000;
+    let calm = |m: i64| 50.0 + 5.0 * ((m as f64) / 15.0).sin();
+    let metrics: Vec<Value> = (0..380)
+        .flat_map(|m| {
+            let t = start_ms + m * 60_000;
+            let wild = if m == 370 { 5_000.0 } else { calm(m) };
+            [
+                json!({"timestamp": t, "name": "http.latency_ms", "value": calm(m), "labels": {"service": "web"}}),
+                json!({"timestamp": t, "name": "http.latency_ms", "value": wild}),
+            ]
+        })
+        .collect();
+    let body = json!({ "metrics": metrics }).to_string();
+    assert_eq!(
+        send(&h.router, ingest_request(body)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (_, v) = get(
+        &h.router,
+        "/api/v1/anomalies?metric=http.latency_ms&from=now-12h",
+    )
+    .await;
+    assert!(
+        v["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["timestamp"] == start_ms + 370 * 60_000),
+        "{v}"
+    );
+    let (s, html) = get(&h.router, "/?range=24h").await;
+    assert_eq!(s, StatusCode::OK);
+    let html = html.as_str().unwrap().to_string();
+    let latency = &html[html.find("data-panel=\"latency\"").unwrap()..];
+    let latency = &latency[..latency.find("</section>").unwrap()];
+    assert!(
+        latency.contains("<circle"),
+        "the anomaly is marked on its line"
+    );
+    let errors = &html[html.find("data-panel=\"errors\"").unwrap()..];
+    assert!(!errors[..errors.find("</section>").unwrap()].contains("<circle"));
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_restart_refills_the_hot_window_from_the_database() {
     use osprey::query::{QueryService, RangeParams, RangeQuery, Source};
     let h = start().await;

@@ -4,6 +4,7 @@
 use crate::anomaly::AnomalyWatch;
 use crate::app_state::AppState;
 use crate::forecasting;
+use crate::query::engine;
 use crate::query::params::{self, Agg};
 use crate::query::{QueryService, RangeQuery};
 use crate::store::Store;
@@ -51,14 +52,10 @@ impl ServerPanels {
             .map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()
-            .filter(|a| spec.filter.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+            .filter(|a| engine::matches(&a.labels, &spec.filter))
             .map(|a| Marker {
                 ts: a.timestamp,
-                labels: spec
-                    .group_by
-                    .iter()
-                    .filter_map(|k| a.labels.get(k).map(|v| (k.clone(), v.clone())))
-                    .collect(),
+                labels: engine::group_key(&a.labels, &spec.group_by),
                 score: a.score as f32,
                 explanation: a.explanation,
             })

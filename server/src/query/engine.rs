@@ -236,13 +236,20 @@ pub fn group<'a, T>(
 ) -> BTreeMap<Labels, Vec<T>> {
     let mut groups: BTreeMap<Labels, Vec<T>> = BTreeMap::new();
     for (labels, item) in series {
-        let key: Labels = group_by
-            .iter()
-            .map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default()))
-            .collect();
-        groups.entry(key).or_default().push(item);
+        groups
+            .entry(group_key(labels, group_by))
+            .or_default()
+            .push(item);
     }
     groups
+}
+
+/// The labels of the group a series with `labels` falls in (see [`group`]).
+pub fn group_key(labels: &Labels, group_by: &[String]) -> Labels {
+    group_by
+        .iter()
+        .map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default()))
+        .collect()
 }
 
 /// True when `labels` has every `(key, value)` of `filter`.
