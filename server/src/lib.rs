@@ -87,17 +87,17 @@ impl Osprey {
             config.live.updates_per_second,
             telemetry.clone(),
         ));
-        let anomalies = Arc::new(std::sync::Mutex::new(anomaly::AnomalyWatch::new(
+        let detectors = Arc::new(std::sync::Mutex::new(anomaly::AnomalyWatch::new(
             ANOMALY_SERIES,
         )));
-        anomalies.lock().expect("fresh lock").start_warming();
+        detectors.lock().expect("fresh lock").start_warming();
         let (ingest, writer) = spawn_writer(
             WriterDeps {
                 store: store.clone(),
                 hot: hot.clone(),
                 live: live.clone(),
                 telemetry: telemetry.clone(),
-                anomalies: anomalies.clone(),
+                detectors: detectors.clone(),
             },
             config.ingest.queue_depth,
             config.ingest.max_commit_items,
@@ -108,7 +108,7 @@ impl Osprey {
             tokio::spawn(retention(store.clone(), config.clone(), stopped.clone())),
             tokio::spawn(warm_detectors(
                 store.clone(),
-                anomalies.clone(),
+                detectors.clone(),
                 now,
                 warmed_tx,
                 stopped.clone(),
@@ -131,7 +131,7 @@ impl Osprey {
             ingest,
             live,
             hot,
-            detectors: anomalies,
+            detectors,
             telemetry,
             ready: AtomicBool::new(true),
         });

@@ -50,7 +50,7 @@ pub struct WriterDeps {
     pub live: Arc<LiveHub>,
     pub telemetry: Arc<Telemetry>,
     /// Only the writer touches it; the lock is never contended.
-    pub anomalies: Arc<std::sync::Mutex<AnomalyWatch>>,
+    pub detectors: Arc<std::sync::Mutex<AnomalyWatch>>,
 }
 
 /// Starts the writer; returns the service that feeds it and the handle that stops it.
@@ -174,7 +174,7 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
             .collect();
         deps.live.publish(Arc::new(Committed { samples }));
         let found: Vec<_> = {
-            let mut watch = deps.anomalies.lock().expect("anomaly watch lock");
+            let mut watch = deps.detectors.lock().expect("anomaly watch lock");
             batch
                 .metrics
                 .iter()
