@@ -27,7 +27,7 @@ export default defineConfig({
   webServer: {
     command: `bash -c 'dir=$(mktemp -d) && exec ${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://$dir/e2e.db'`,
     url: `http://127.0.0.1:${port}/readyz`,
-    env: { OSPREY_INGEST_KEY: ingestKey, RUST_LOG: 'warn' },
+    env: { OSPREY_INGEST_KEY: ingestKey, RUST_LOG: 'warn', OSPREY__ALERTS__EVAL_INTERVAL: '1s' },
     reuseExistingServer: false,
     timeout: 60_000,
     stdout: 'ignore',

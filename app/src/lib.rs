@@ -3,6 +3,8 @@
 //! Pages and layout render on the server only; the interactive parts (charts, theme toggle,
 //! live toggle) are `#[island]`s that the wasm bundle wakes up.
 
+#[cfg(feature = "ssr")]
+pub mod alerting;
 pub mod chart;
 pub mod downsample;
 pub mod islands;

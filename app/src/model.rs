@@ -400,3 +400,109 @@ mod tests {
         assert_eq!(format_value(42.25), "42.2");
     }
 }
+
+/// One alert rule's state, as `GET /api/v1/alerts` and the Alerts page show it: the most
+/// urgent state of its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub rule_id: String,
+    pub name: String,
+    pub severity: String,
+    /// `normal`, `pending`, `firing`, `recovering` or `nodata`.
+    pub state: String,
+    /// The rule's condition in words: `avg http.latency_ms > 500`.
+    #[serde(default)]
+    pub condition: String,
+    pub instances: Vec<InstanceView>,
+}
+
+/// One alert instance (rule × label set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub labels: Labels,
+    pub state: String,
+    pub since: Option<i64>,
+    pub value: Option<f64>,
+    pub flapping: bool,
+}
+
+/// An incident; `timeline` is filled when one incident is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    pub id: String,
+    pub title: String,
+    /// `SEV1` … `SEV5`.
+    pub severity: String,
+    /// `triggered`, `acknowledged` or `resolved`.
+    pub status: String,
+    pub assignee: Option<String>,
+    pub rule_id: Option<String>,
+    pub dedup_key: String,
+    pub opened_at: i64,
+    pub acknowledged_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub escalation_level: i64,
+    pub postmortem: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub ts: i64,
+    /// `opened`, `alert`, `acknowledged`, `resolved`, `note`, `notified`, `delivered`,
+    /// `delivery_failed`, `escalated`, `assigned`, `severity`, `postmortem`.
+    pub kind: String,
+    pub message: String,
+    pub actor: Option<String>,
+}
+
+/// A rule's backtest: how it would have fired over stored history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    pub from: i64,
+    pub to: i64,
+    pub step_ms: i64,
+    /// Evaluations simulated, over all groups.
+    pub evaluations: usize,
+    /// Times an instance started firing.
+    pub firings: usize,
+    pub episodes: Vec<Episode>,
+}
+
+/// One firing episode of a backtest; `end` is `None` when still firing at the range's end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub labels: Labels,
+    pub start: i64,
+    pub end: Option<i64>,
+    /// The most extreme value seen while firing.
+    pub peak: Option<f64>,
+}
+
+/// A notification channel as listed (secrets redacted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub config: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// A notification in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub channel_id: String,
+    pub incident_id: Option<String>,
+    pub title: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}

@@ -61,12 +61,18 @@ pub fn App() -> impl IntoView {
                     <A href="/">"Overview"</A>
                     <A href="/anomalies">"Anomalies"</A>
                     <A href="/forecast">"Forecast"</A>
+                    <A href="/alerts">"Alerts"</A>
+                    <A href="/incidents">"Incidents"</A>
                 </nav>
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("/") view=pages::overview::Overview ssr=SsrMode::Async/>
                         <Route path=path!("/anomalies") view=pages::anomalies::Anomalies ssr=SsrMode::Async/>
                         <Route path=path!("/forecast") view=pages::forecast::Forecast ssr=SsrMode::Async/>
+                        <Route path=path!("/alerts") view=pages::alerts::Alerts ssr=SsrMode::Async/>
+                        <Route path=path!("/alerts/:id") view=pages::alerts::RuleDetail ssr=SsrMode::Async/>
+                        <Route path=path!("/incidents") view=pages::incidents::Incidents ssr=SsrMode::Async/>
+                        <Route path=path!("/incidents/:id") view=pages::incidents::IncidentDetail ssr=SsrMode::Async/>
                     </Routes>
                 </main>
             </div>

@@ -28,6 +28,7 @@ pub struct Services {
     /// The live anomaly detectors, for feedback.
     pub detectors: Arc<std::sync::Mutex<crate::anomaly::AnomalyWatch>>,
     pub telemetry: Arc<Telemetry>,
+    pub alerting: Arc<crate::alerting::Alerting>,
     pub keys: KeyRing,
     pub leptos: LeptosOptions,
     pub ready: AtomicBool,

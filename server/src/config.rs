@@ -58,6 +58,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub auth: AuthConfig,
     pub demo: DemoConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -122,11 +123,41 @@ pub struct AuthConfig {
     pub admin_token: Option<Secret>,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How often every alert rule is evaluated.
+    pub eval_interval: String,
+    /// The address people reach this Osprey at, for links in notifications.
+    pub public_url: String,
+    /// Most notifications sent to one channel per minute; the rest wait in the outbox.
+    pub channel_rate_per_minute: u32,
+    /// Delivery attempts before a notification is given up (dead-lettered).
+    pub max_attempts: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            eval_interval: "15s".into(),
+            public_url: "http://127.0.0.1:3000".into(),
+            channel_rate_per_minute: 30,
+            max_attempts: 12,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     /// Generate live demo data through the ingest path.
     pub enabled: bool,
+}
+
+impl AlertsConfig {
+    pub fn eval_interval(&self) -> Duration {
+        parse_duration(&self.eval_interval).unwrap_or(Duration::from_secs(15))
+    }
 }
 
 impl Default for ServerConfig {
@@ -251,6 +282,7 @@ impl Config {
             ("storage.retention", &self.storage.retention),
             ("storage.rollup_retention", &self.storage.rollup_retention),
             ("live.hot_window", &self.live.hot_window),
+            ("alerts.eval_interval", &self.alerts.eval_interval),
         ] {
             parse_setting_duration(key, value)?;
         }
@@ -290,6 +322,33 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "0", "must be greater than 0"));
             }
+        }
+        if self.alerts.eval_interval() < Duration::from_secs(1) {
+            return Err(invalid(
+                "alerts.eval_interval",
+                &self.alerts.eval_interval,
+                "must be at least 1s",
+            ));
+        }
+        for (key, value) in [
+            (
+                "alerts.channel_rate_per_minute",
+                self.alerts.channel_rate_per_minute,
+            ),
+            ("alerts.max_attempts", self.alerts.max_attempts),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "0", "must be greater than 0"));
+            }
+        }
+        if !(self.alerts.public_url.starts_with("http://")
+            || self.alerts.public_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "alerts.public_url",
+                &self.alerts.public_url,
+                "expected an http:// or https:// address",
+            ));
         }
         if self.storage.max_connections == 0 {
             return Err(invalid(

@@ -240,12 +240,40 @@ const BACKFILL_MS: i64 = 3 * 86_400_000;
 
 /// Runs the demo until `stop` turns true: backfills the last three days on an empty database,
 /// then reports every second.
+/// Alert rules for the demo's shop, created once when there are none, so the Alerts page and
+/// incidents come alive with the injected incidents. They notify no channel: add one in the UI.
+async fn seed_rules(
+    alerting: &crate::alerting::Alerting,
+) -> Result<(), crate::alerting::AlertingError> {
+    if !alerting.rules().await?.is_empty() {
+        return Ok(());
+    }
+    let rules = [
+        json!({"name": "Error rate high", "description": "More than 5 % of requests fail",
+               "query": {"metric": "http.error_rate", "agg": "avg", "window": "1m"}, "group_by": ["service"],
+               "condition": {"op": ">", "threshold": 5, "recover": 3}, "for": "30s", "keep_firing_for": "1m",
+               "severity": "critical"}),
+        json!({"name": "API latency p95", "query": {"metric": "http.latency_ms", "agg": "p95", "filter": {"service": "api"}, "window": "1m"},
+               "condition": {"op": ">", "threshold": 300, "recover": 200}, "for": "1m", "severity": "warning"}),
+        json!({"name": "Traffic anomaly", "query": {"metric": "http.requests", "agg": "rate", "window": "3m"}, "group_by": ["service"],
+               "condition": {"anomaly": {"min_score": 0.9, "recover": 0.5}}, "severity": "warning"}),
+    ];
+    for rule in rules {
+        alerting.create_rule(rule.to_string().as_bytes()).await?;
+    }
+    Ok(())
+}
+
 pub async fn run(
     ingest: IngestService,
     store: Arc<dyn Store>,
+    alerting: Arc<crate::alerting::Alerting>,
     limits: IngestConfig,
     mut stop: watch::Receiver<bool>,
 ) {
+    if let Err(e) = seed_rules(&alerting).await {
+        tracing::warn!(error = %e, "demo alert rules not created");
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let fresh = store
         .series("http.requests")

@@ -6,6 +6,7 @@
 // Leptos view types nest deeply; their layout needs more than the default 128.
 #![recursion_limit = "256"]
 
+pub mod alerting;
 pub mod anomaly;
 pub mod app_state;
 pub mod auth;
@@ -114,16 +115,25 @@ impl Osprey {
                 stopped.clone(),
             )),
         ];
+        let query = query::QueryService::new(store.clone(), hot.clone());
+        let alerting = Arc::new(alerting::Alerting::new(
+            store.clone(),
+            query.clone(),
+            config.alerts.clone(),
+        ));
+        tasks.extend(alerting.spawn(stopped.clone()));
         if config.demo.enabled {
             tasks.push(tokio::spawn(demo::run(
                 ingest.clone(),
                 store.clone(),
+                alerting.clone(),
                 config.ingest.clone(),
                 stopped,
             )));
         }
         let state = AppState::new(Services {
-            query: query::QueryService::new(store.clone(), hot.clone()),
+            query,
+            alerting,
             keys: auth::KeyRing::new(store.clone()),
             leptos: leptos_options(&config),
             config,

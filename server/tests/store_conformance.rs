@@ -411,6 +411,244 @@ mod cases {
         );
         assert_eq!(m[1].kind, osprey::ingest::model::MetricKind::Counter);
     }
+
+    pub async fn documents_are_replaced_by_kind_and_id(store: Arc<dyn Store>) {
+        use osprey::store::Document;
+        let doc = |id: &str, name: &str, at: i64| Document {
+            kind: "channel",
+            id: id.into(),
+            name: name.into(),
+            body: serde_json::json!({"kind": "webhook", "n": at}),
+            created_at: at,
+            updated_at: at,
+        };
+        store
+            .put_document(&doc("b", "second", T0 + 1))
+            .await
+            .unwrap();
+        store.put_document(&doc("a", "first", T0)).await.unwrap();
+        let mut other = doc("a", "a rule", T0);
+        other.kind = "alert_rule";
+        store.put_document(&other).await.unwrap();
+        store
+            .put_document(&doc("a", "renamed", T0 + 5))
+            .await
+            .unwrap();
+        let list = store.documents("channel").await.unwrap();
+        assert_eq!(
+            list.iter()
+                .map(|d| (d.id.as_str(), d.name.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("a", "renamed"), ("b", "second")],
+            "oldest first; a replace keeps created_at"
+        );
+        assert_eq!(list[0].created_at, T0);
+        assert_eq!(list[0].updated_at, T0 + 5);
+        assert_eq!(list[0].body["n"], T0 + 5);
+        assert_eq!(store.documents("alert_rule").await.unwrap().len(), 1);
+        assert!(store.delete_document("channel", "a").await.unwrap());
+        assert!(!store.delete_document("channel", "a").await.unwrap());
+        assert!(store.document("channel", "a").await.unwrap().is_none());
+        assert!(store.document("alert_rule", "a").await.unwrap().is_some());
+    }
+
+    pub async fn alert_changes_are_written_together(store: Arc<dyn Store>) {
+        use osprey::store::{
+            AlertChanges, Attempt, IncidentEvent, IncidentRow, InstanceRow, NewDelivery,
+            TransitionRow,
+        };
+        let incident = IncidentRow {
+            id: "inc_1".into(),
+            dedup_key: "k1".into(),
+            title: "High latency".into(),
+            severity: 2,
+            status: "triggered".into(),
+            assignee: None,
+            rule_id: Some("ru_1".into()),
+            opened_at: T0,
+            acknowledged_at: None,
+            resolved_at: None,
+            escalation_level: 0,
+            escalate_at: Some(T0 + 600_000),
+            postmortem: None,
+            updated_at: T0,
+        };
+        let instance = InstanceRow {
+            rule_id: "ru_1".into(),
+            labels: r#"{"service":"api"}"#.into(),
+            state: "firing".into(),
+            since: T0,
+            value: Some(612.5),
+            updated_at: T0,
+            detail: serde_json::json!({"state": "firing"}),
+        };
+        let delivery = |key: &str| NewDelivery {
+            channel_id: "ch_1".into(),
+            idempotency_key: key.into(),
+            incident_id: Some("inc_1".into()),
+            message: serde_json::json!({"title": key}),
+        };
+        let changes = AlertChanges {
+            instances: vec![instance.clone()],
+            removed_instances: vec![],
+            transitions: vec![TransitionRow {
+                rule_id: "ru_1".into(),
+                labels: instance.labels.clone(),
+                ts: T0,
+                from_state: "pending".into(),
+                to_state: "firing".into(),
+                value: Some(612.5),
+            }],
+            incidents: vec![incident.clone()],
+            incident_events: vec![IncidentEvent {
+                incident_id: "inc_1".into(),
+                ts: T0,
+                kind: "opened".into(),
+                message: "opened".into(),
+                actor: None,
+            }],
+            deliveries: vec![delivery("n1"), delivery("n2")],
+        };
+        store.apply(&changes).await.unwrap();
+        // A replayed change queues nothing twice: deliveries are unique per idempotency key.
+        store
+            .apply(&AlertChanges {
+                deliveries: vec![delivery("n1")],
+                ..AlertChanges::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.alert_instances().await.unwrap(),
+            vec![instance.clone()]
+        );
+        let t = store.transitions(Some("ru_1"), T0, 10).await.unwrap();
+        assert_eq!((t.len(), t[0].to_state.as_str()), (1, "firing"));
+        assert!(store
+            .transitions(Some("ru_2"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.transitions(None, 0, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            store.open_incident("k1").await.unwrap(),
+            Some(incident.clone())
+        );
+        assert_eq!(store.incident_events("inc_1").await.unwrap().len(), 1);
+
+        let due = store.due_deliveries(i64::MAX, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].message["title"], "n1");
+        store
+            .finish_attempt(due[0].id, &Attempt::Delivered, T0)
+            .await
+            .unwrap();
+        store
+            .finish_attempt(
+                due[1].id,
+                &Attempt::Retry {
+                    next_attempt_at: i64::MAX - 1,
+                    error: "503".into(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(store
+            .due_deliveries(i64::MAX - 2, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        store
+            .finish_attempt(
+                due[1].id,
+                &Attempt::Dead {
+                    error: "gone".into(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let dead = store.deliveries(Some("dead"), 10).await.unwrap();
+        assert_eq!((dead.len(), dead[0].attempts), (1, 2));
+        assert_eq!(dead[0].last_error.as_deref(), Some("gone"));
+        assert!(store.retry_delivery(dead[0].id, T0 + 1).await.unwrap());
+        assert!(
+            !store.retry_delivery(dead[0].id, T0 + 1).await.unwrap(),
+            "no longer dead"
+        );
+        assert_eq!(store.due_deliveries(T0 + 1, 10).await.unwrap().len(), 1);
+        assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 2);
+
+        // Resolving frees the dedup key: a new incident of the same group may open.
+        let resolved = IncidentRow {
+            status: "resolved".into(),
+            resolved_at: Some(T0 + 1),
+            ..incident.clone()
+        };
+        let reopened = IncidentRow {
+            id: "inc_2".into(),
+            opened_at: T0 + 2,
+            ..incident.clone()
+        };
+        store
+            .apply(&AlertChanges {
+                incidents: vec![resolved, reopened],
+                removed_instances: vec![("ru_1".into(), instance.labels.clone())],
+                ..AlertChanges::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.open_incident("k1").await.unwrap().unwrap().id,
+            "inc_2"
+        );
+        let all = store.incidents(false, 10).await.unwrap();
+        assert_eq!(
+            all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            vec!["inc_2", "inc_1"]
+        );
+        assert_eq!(store.incidents(true, 10).await.unwrap().len(), 1);
+        assert!(store.alert_instances().await.unwrap().is_empty());
+    }
+
+    pub async fn two_open_incidents_of_one_group_are_refused(store: Arc<dyn Store>) {
+        use osprey::store::{AlertChanges, IncidentRow};
+        let incident = |id: &str| IncidentRow {
+            id: id.into(),
+            dedup_key: "same".into(),
+            title: "t".into(),
+            severity: 3,
+            status: "triggered".into(),
+            assignee: None,
+            rule_id: None,
+            opened_at: T0,
+            acknowledged_at: None,
+            resolved_at: None,
+            escalation_level: 0,
+            escalate_at: None,
+            postmortem: None,
+            updated_at: T0,
+        };
+        store
+            .apply(&AlertChanges {
+                incidents: vec![incident("a")],
+                ..AlertChanges::default()
+            })
+            .await
+            .unwrap();
+        let second = store
+            .apply(&AlertChanges {
+                incidents: vec![incident("b")],
+                ..AlertChanges::default()
+            })
+            .await;
+        assert!(
+            second.is_err(),
+            "the open-incident index keeps one per dedup key"
+        );
+        assert_eq!(store.incidents(false, 10).await.unwrap().len(), 1);
+    }
 }
 
 macro_rules! conformance {
@@ -448,6 +686,9 @@ conformance! {
     anomalies_are_kept_per_series_and_minute => 1000,
     retention_removes_only_expired_data => 1000,
     catalogue_lists_metrics_with_label_names => 1000,
+    documents_are_replaced_by_kind_and_id => 1000,
+    alert_changes_are_written_together => 1000,
+    two_open_incidents_of_one_group_are_refused => 1000,
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! Server-rendered pages.
 
+pub mod alerts;
 pub mod anomalies;
 pub mod forecast;
+pub mod incidents;
 pub mod overview;
 
 use crate::model::{TimeRange, RANGES};

@@ -67,7 +67,7 @@ impl ValidationError {
 
 /// Deserializes JSON, naming the path of the first value that does not fit (serde's own
 /// messages say what was expected but not where).
-fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ValidationError> {
+pub fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ValidationError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -101,7 +101,8 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
-    fn as_str(self) -> &'static str {
+    /// The kind as written in JSON.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Firing => "firing",
             Self::Resolved => "resolved",

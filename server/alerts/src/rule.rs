@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Optional extensions: `description` (text), `labels` (map added to every alert),
-//! `group_by` (query labels: one alert instance per value combination), `nodata_for`
+//! `group_by` (query labels: one alert instance per value combination), `escalation` (the
+//! id of an escalation policy for the incidents the rule opens), `nodata_for`
 //! (duration, default `for`), `query.window` (duration each evaluation aggregates over,
 //! default: the server's). Only `name`, `query.metric`, `condition` and `severity` are
 //! required; `agg` defaults to `avg`, `for` and `keep_firing_for` to `0s`. Durations are
@@ -85,6 +86,8 @@ pub struct RuleSpec {
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
 }
 
 /// The query a rule evaluates, as written in JSON.
@@ -305,6 +308,8 @@ pub struct AlertRule {
     pub labels: Labels,
     /// Query labels that split the rule into one alert instance per value combination.
     pub group_by: Vec<String>,
+    /// The escalation policy of the incidents this rule opens (checked by the server).
+    pub escalation: Option<String>,
 }
 
 impl AlertRule {
@@ -355,6 +360,7 @@ impl From<AlertRule> for RuleSpec {
             channels: rule.channels,
             labels: rule.labels,
             group_by: rule.group_by,
+            escalation: rule.escalation,
         }
     }
 }
@@ -436,6 +442,9 @@ impl RuleSpec {
             ));
         }
         check_names("group_by", &self.group_by, MAX_FILTERS)?;
+        if let Some(policy) = &self.escalation {
+            check_text("escalation", policy, MAX_NAME_LIKE_CHARS)?;
+        }
         Ok(AlertRule {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -445,6 +454,7 @@ impl RuleSpec {
             channels: self.channels.clone(),
             labels: self.labels.clone(),
             group_by: self.group_by.clone(),
+            escalation: self.escalation.clone(),
         })
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP edge: one router for the API, the ingest endpoints, operations and the dashboard.
 
+mod alerting;
 pub mod error;
 mod ingest;
 mod ops;
 mod query;
 mod site;
+mod site_alerts;
 
 use crate::app_state::AppState;
 use axum::routing::{get, post};
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::prometheus))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(alerting::routes())
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
         .with_state(state.clone());
     api.merge(site::router(state))

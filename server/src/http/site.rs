@@ -8,6 +8,7 @@ use crate::query::engine;
 use crate::query::params::{self, Agg};
 use crate::query::{QueryService, RangeQuery};
 use crate::store::Store;
+use app::alerting::source::AlertSourceHandle;
 use app::model::{
     format_value, Anomaly, Band, ForecastView, Marker, PanelData, PanelSpec, SeriesPoints,
 };
@@ -33,7 +34,7 @@ pub struct Asset {
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// Answers the dashboard's panel queries with the same query service as the API.
-struct ServerPanels {
+pub(super) struct ServerPanels {
     query: QueryService,
     store: Arc<dyn Store>,
     detectors: Arc<std::sync::Mutex<AnomalyWatch>>,
@@ -242,12 +243,20 @@ fn forecast_view(
 }
 
 pub fn router(state: AppState) -> Router {
-    let source = PanelSourceHandle(Arc::new(ServerPanels {
+    let panels = Arc::new(ServerPanels {
         query: state.query.clone(),
         store: state.store.clone(),
         detectors: state.detectors.clone(),
+    });
+    let alerts = AlertSourceHandle(Arc::new(super::site_alerts::ServerAlerts {
+        alerting: state.alerting.clone(),
+        panels: panels.clone(),
     }));
-    let context = move || provide_context(source.clone());
+    let source = PanelSourceHandle(panels);
+    let context = move || {
+        provide_context(source.clone());
+        provide_context(alerts.clone());
+    };
     let options = state.leptos.clone();
     let server_fn_context = context.clone();
     Router::new()

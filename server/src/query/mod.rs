@@ -204,38 +204,11 @@ impl QueryService {
                     .collect()
             }
             Source::Raw | Source::Hot => {
-                // Rates need the sample before the range to know the first increase.
-                let read_from = if q.agg == Agg::Rate {
-                    q.from - q.step
-                } else {
-                    q.from
-                };
-                let by_series: HashMap<i64, Vec<(i64, f64)>> =
-                    match self.hot.read(&ids, read_from, end, now) {
-                        Some(points) => {
-                            source = Source::Hot;
-                            ids.iter().copied().zip(points).collect()
-                        }
-                        None => {
-                            let mut map: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
-                            for s in self.store.samples(&ids, read_from, end).await? {
-                                map.entry(s.series_id).or_default().push((s.ts, s.value));
-                            }
-                            map
-                        }
-                    };
-                groups
-                    .into_iter()
-                    .map(|(labels, members)| {
-                        let series: Vec<SeriesSamples> = members
-                            .iter()
-                            .filter_map(|id| {
-                                by_series.get(id).map(|s| SeriesSamples { samples: s })
-                            })
-                            .collect();
-                        (labels, engine::aggregate_samples(&series, buckets, q.agg))
-                    })
-                    .collect()
+                let (points, from_hot) = self.raw_points(q, &ids, groups, buckets, now).await?;
+                if from_hot {
+                    source = Source::Hot;
+                }
+                points
             }
         };
         let out = points_by_group
@@ -248,6 +221,86 @@ impl QueryService {
             })
             .collect();
         Ok((out, source))
+    }
+
+    /// One aggregate per group over exactly `[q.from, q.to]`, from the hot window or raw samples
+    /// (never rollups, whose minutes would blur the window's edges): what alert rules evaluate.
+    /// `q.step` is ignored. Groups without samples in the window are left out.
+    pub async fn window(
+        &self,
+        q: &RangeQuery,
+        now: i64,
+    ) -> Result<Vec<(app::model::Labels, f64)>, QueryError> {
+        let series: Vec<SeriesRow> = self
+            .store
+            .series(&q.metric)
+            .await?
+            .into_iter()
+            .filter(|s| engine::matches(&s.labels, &q.filter))
+            .collect();
+        let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
+        let groups = engine::group(series.iter().map(|s| (&s.labels, s.id)), &q.group_by);
+        let span = (q.to - q.from).max(1);
+        let buckets = Buckets {
+            start: q.from,
+            step: span + 1,
+            len: 1,
+        };
+        let window = RangeQuery {
+            step: span,
+            ..q.clone()
+        };
+        let (points, _) = self.raw_points(&window, &ids, groups, buckets, now).await?;
+        Ok(points
+            .into_iter()
+            .filter_map(|(labels, points)| points.first().map(|&(_, v)| (labels, v)))
+            .collect())
+    }
+
+    /// Raw samples of `ids` aggregated per group into `buckets`; true when the hot window
+    /// answered.
+    async fn raw_points(
+        &self,
+        q: &RangeQuery,
+        ids: &[i64],
+        groups: std::collections::BTreeMap<app::model::Labels, Vec<i64>>,
+        buckets: Buckets,
+        now: i64,
+    ) -> Result<(Vec<(app::model::Labels, Vec<(i64, f64)>)>, bool), QueryError> {
+        // Rates need the sample before the range to know the first increase.
+        let read_from = if q.agg == Agg::Rate {
+            q.from - q.step
+        } else {
+            q.from
+        };
+        // Samples at `to` count, so the exclusive bound of reads is one past it.
+        let end = q.to + 1;
+        let mut from_hot = false;
+        let by_series: HashMap<i64, Vec<(i64, f64)>> = match self.hot.read(ids, read_from, end, now)
+        {
+            Some(points) => {
+                from_hot = true;
+                ids.iter().copied().zip(points).collect()
+            }
+            None => {
+                let mut map: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
+                for s in self.store.samples(ids, read_from, end).await? {
+                    map.entry(s.series_id).or_default().push((s.ts, s.value));
+                }
+                map
+            }
+        };
+        let points = groups
+            .into_iter()
+            .map(|(labels, members)| {
+                let series: Vec<SeriesSamples> = members
+                    .iter()
+                    .filter_map(|id| by_series.get(id).map(|s| SeriesSamples { samples: s }))
+                    .collect();
+                (labels, engine::aggregate_samples(&series, buckets, q.agg))
+            })
+            .collect();
+        Ok((points, from_hot))
     }
 }
 

@@ -1,11 +1,16 @@
 //! Storage: one `Store` trait with a SQLite and a PostgreSQL implementation, picked from the
 //! database URL. Both run the same conformance suite (`tests/store_conformance.rs`).
 
+pub mod alerting;
 mod postgres;
 mod rollup;
 mod sql;
 mod sqlite;
 
+pub use alerting::{
+    AlertChanges, AlertStore, Attempt, Delivery, Document, IncidentEvent, IncidentRow, InstanceRow,
+    NewDelivery, TransitionRow,
+};
 pub use app::model::Anomaly;
 pub use postgres::PgStore;
 pub use rollup::{Resolution, RollupRow};
@@ -143,7 +148,7 @@ pub struct ApiKey {
 
 /// Everything Osprey keeps, behind one interface per backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AlertStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -1,0 +1,133 @@
+//! The Alerts and Incidents pages' view of the alerting service.
+
+use super::site::ServerPanels;
+use crate::alerting::{Alerting, AlertingError};
+use app::alerting::source::{AlertSource, IncidentAction};
+use app::model::{
+    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec,
+};
+use app::panels::source::{Load, PanelSource};
+use std::sync::Arc;
+
+/// Who acts from the dashboard until people sign in (the users issue replaces it).
+const DASHBOARD_ACTOR: &str = "dashboard";
+
+pub(super) struct ServerAlerts {
+    pub alerting: Arc<Alerting>,
+    pub panels: Arc<ServerPanels>,
+}
+
+/// An error as a page shows it: the field at fault first.
+fn text(e: AlertingError) -> String {
+    match e {
+        AlertingError::Invalid {
+            field: Some(field),
+            message,
+        } => format!("{field}: {message}"),
+        AlertingError::Store(e) => {
+            tracing::error!(error = %e, "alerting storage failed");
+            "storage error; see the server log".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn json(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("json serialises")
+}
+
+impl AlertSource for ServerAlerts {
+    fn alerts(&self) -> Load<'_, Vec<AlertView>> {
+        Box::pin(async move { self.alerting.alerts().await.map_err(text) })
+    }
+
+    fn rule(&self, id: String) -> Load<'_, Option<(serde_json::Value, AlertView)>> {
+        Box::pin(async move {
+            let rule = match self.alerting.rule(&id).await {
+                Ok(rule) => rule,
+                Err(AlertingError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(text(e)),
+            };
+            let view = self
+                .alerting
+                .alerts()
+                .await
+                .map_err(text)?
+                .into_iter()
+                .find(|a| a.rule_id == id);
+            Ok(view.map(|v| (rule.spec, v)))
+        })
+    }
+
+    fn channels(&self) -> Load<'_, Vec<ChannelView>> {
+        Box::pin(async move { self.alerting.channels().await.map_err(text) })
+    }
+
+    fn deliveries(&self, status: Option<&'static str>) -> Load<'_, Vec<DeliveryView>> {
+        Box::pin(async move { self.alerting.deliveries(status, 100).await.map_err(text) })
+    }
+
+    fn incidents(&self) -> Load<'_, Vec<IncidentView>> {
+        Box::pin(async move { self.alerting.incidents(false, 200).await.map_err(text) })
+    }
+
+    fn incident(&self, id: String) -> Load<'_, Option<IncidentView>> {
+        Box::pin(async move {
+            match self.alerting.incident(&id).await {
+                Ok(i) => Ok(Some(i)),
+                Err(AlertingError::NotFound(_)) => Ok(None),
+                Err(e) => Err(text(e)),
+            }
+        })
+    }
+
+    fn preview(&self, rule: serde_json::Value, range_ms: i64) -> Load<'_, Backtest> {
+        Box::pin(async move {
+            self.alerting
+                .backtest(&json(&rule), range_ms)
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn create_rule(&self, rule: serde_json::Value) -> Load<'_, String> {
+        Box::pin(async move { self.alerting.create_rule(&json(&rule)).await.map_err(text) })
+    }
+
+    fn create_channel(&self, channel: serde_json::Value) -> Load<'_, String> {
+        Box::pin(async move {
+            self.alerting
+                .create_channel(&json(&channel))
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn act(&self, incident: String, action: IncidentAction) -> Load<'_, ()> {
+        Box::pin(async move {
+            let result = match action {
+                IncidentAction::Acknowledge => {
+                    self.alerting.acknowledge(&incident, DASHBOARD_ACTOR).await
+                }
+                IncidentAction::Resolve => self.alerting.resolve(&incident, DASHBOARD_ACTOR).await,
+                IncidentAction::Note(note) => {
+                    self.alerting
+                        .add_note(&incident, DASHBOARD_ACTOR, &note)
+                        .await
+                }
+            };
+            result.map(|_| ()).map_err(text)
+        })
+    }
+
+    fn retry_delivery(&self, id: i64) -> Load<'_, ()> {
+        Box::pin(async move { self.alerting.retry_delivery(id).await.map_err(text) })
+    }
+
+    fn rule_panel(&self, spec: PanelSpec, range_ms: i64) -> Load<'_, PanelData> {
+        Box::pin(async move {
+            let to = self.panels.now();
+            self.panels.panel(&spec, to - range_ms, to).await
+        })
+    }
+}
