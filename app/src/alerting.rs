@@ -4,7 +4,7 @@
 //! without) the wasm bundle; the server function sends the browser back to the page.
 
 use crate::model::{
-    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec,
+    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec, SilenceView,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ pub mod source {
         Acknowledge,
         Resolve,
         Note(String),
+        Postmortem(String),
     }
 
     pub trait AlertSource: Send + Sync {
@@ -36,6 +37,10 @@ pub mod source {
         fn create_channel(&self, channel: serde_json::Value) -> Load<'_, String>;
         fn act(&self, incident: String, action: IncidentAction) -> Load<'_, ()>;
         fn retry_delivery(&self, id: i64) -> Load<'_, ()>;
+        /// Silences that have not ended, newest first.
+        fn silences(&self) -> Load<'_, Vec<SilenceView>>;
+        fn create_silence(&self, silence: serde_json::Value) -> Load<'_, String>;
+        fn expire_silence(&self, id: String) -> Load<'_, ()>;
         /// A chart of a rule's query over the last `range_ms`.
         fn rule_panel(&self, spec: PanelSpec, range_ms: i64) -> Load<'_, PanelData>;
     }
@@ -102,6 +107,7 @@ pub struct AlertsPage {
     pub alerts: Vec<AlertView>,
     pub channels: Vec<ChannelView>,
     pub dead: Vec<DeliveryView>,
+    pub silences: Vec<SilenceView>,
     pub metrics: Vec<String>,
 }
 
@@ -110,16 +116,18 @@ pub async fn load_alerts_page() -> Result<AlertsPage, ServerFnError> {
     let source = alert_source()?;
     let panels = use_context::<crate::panels::source::PanelSourceHandle>()
         .ok_or_else(|| ServerFnError::new("no data source in context"))?;
-    let (alerts, channels, dead, metrics) = futures::join!(
+    let (alerts, channels, dead, silences, metrics) = futures::join!(
         source.0.alerts(),
         source.0.channels(),
         source.0.deliveries(Some("dead")),
+        source.0.silences(),
         panels.0.metrics()
     );
     Ok(AlertsPage {
         alerts: alerts.map_err(ServerFnError::new)?,
         channels: channels.map_err(ServerFnError::new)?,
         dead: dead.map_err(ServerFnError::new)?,
+        silences: silences.map_err(ServerFnError::new)?,
         metrics: metrics.map_err(ServerFnError::new)?,
     })
 }
@@ -263,6 +271,56 @@ pub async fn retry_delivery(id: i64) -> Result<(), ServerFnError> {
     alert_source()?
         .0
         .retry_delivery(id)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn postmortem_incident(id: String, text: String) -> Result<(), ServerFnError> {
+    alert_source()?
+        .0
+        .act(id, source::IncidentAction::Postmortem(text))
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Silences alerts whose `label` equals `value` for `hours` from now.
+#[server(prefix = "/_osprey")]
+pub async fn create_silence(
+    label: String,
+    value: String,
+    hours: f64,
+    comment: String,
+) -> Result<String, ServerFnError> {
+    let source = alert_source()?;
+    let now = use_context::<crate::panels::source::PanelSourceHandle>()
+        .map(|p| p.0.now())
+        .ok_or_else(|| ServerFnError::new("no data source in context"))?;
+    let hours = if hours.is_finite() {
+        hours.clamp(0.1, 24.0 * 365.0)
+    } else {
+        1.0
+    };
+    let silence = serde_json::json!({
+        "matchers": [{"label": label.trim(), "op": "=", "value": value.trim()}],
+        "ends_at": now + (hours * 3_600_000.0) as i64,
+        "comment": comment,
+        "created_by": "dashboard",
+    });
+    let id = source
+        .0
+        .create_silence(silence)
+        .await
+        .map_err(ServerFnError::new)?;
+    leptos_axum::redirect("/alerts");
+    Ok(id)
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn expire_silence(id: String) -> Result<(), ServerFnError> {
+    alert_source()?
+        .0
+        .expire_silence(id)
         .await
         .map_err(ServerFnError::new)
 }

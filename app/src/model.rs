@@ -506,3 +506,15 @@ pub struct DeliveryView {
     pub created_at: i64,
     pub delivered_at: Option<i64>,
 }
+
+/// A silence as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceView {
+    pub id: String,
+    /// Each matcher as text: `service="api"`, `alertname=~"latency.*"`.
+    pub matchers: Vec<String>,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub comment: String,
+    pub created_by: String,
+}

@@ -78,9 +78,28 @@ test('a rule made in the UI fires, opens an incident, sends one signed webhook, 
     await expect(timeline.locator('li[data-kind="delivered"]')).toContainText('e2e-hook');
     await expect(page.getByRole('button', { name: 'Acknowledge' })).toHaveCount(0);
 
+    await page.getByLabel('What happened, why, and what changes').fill('A deploy doubled the pool size.');
+    await page.getByRole('button', { name: 'Save postmortem' }).click();
+    await expect(page.locator('p.postmortem')).toHaveText('A deploy doubled the pool size.');
+    await expect(timeline.locator('li[data-kind="postmortem"]')).toHaveCount(1);
+
     expect(receiver.got.length, 'one message for one state change').toBe(1);
     expect(errors).toEqual([]);
   } finally {
     receiver.server.close();
   }
+});
+
+test('a silence is set and ended from the Alerts page', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/alerts');
+  const form = page.locator('form.silence-form');
+  await form.getByLabel('Equals').fill('e2e-silenced');
+  await form.getByLabel('Comment').fill('maintenance window');
+  await form.getByRole('button', { name: 'Silence' }).click();
+  const row = page.locator('tr[data-silence]', { hasText: 'e2e-silenced' });
+  await expect(row).toContainText('maintenance window');
+  await row.getByRole('button', { name: 'End now' }).click();
+  await expect(page.locator('tr[data-silence]', { hasText: 'e2e-silenced' })).toHaveCount(0);
+  expect(errors).toEqual([]);
 });

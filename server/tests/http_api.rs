@@ -426,6 +426,11 @@ async fn operations_endpoints() {
         "/metrics",
         "/healthz",
         "/readyz",
+        "/api/v1/alert-rules",
+        "/api/v1/alerts",
+        "/api/v1/incidents",
+        "/api/v1/silences",
+        "/api/v1/channels",
     ] {
         assert!(v["paths"].get(path).is_some(), "openapi.json lacks {path}");
     }

@@ -28,8 +28,14 @@ fn free_port() -> u16 {
 
 /// Starts `bin` in `cwd` and returns once it logs that it is listening.
 fn spawn(bin: &Path, cwd: &Path, db: Option<&Path>) -> Server {
+    spawn_with(bin, cwd, db, &[])
+}
+
+/// Like [`spawn`], with extra environment variables.
+fn spawn_with(bin: &Path, cwd: &Path, db: Option<&Path>, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut cmd = Command::new(bin);
+    cmd.envs(env.iter().copied());
     cmd.current_dir(cwd)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("OSPREY_INGEST_KEY", common::INGEST_KEY)
@@ -210,6 +216,132 @@ async fn sigterm_finishes_acknowledged_work_and_exits_cleanly() {
             "acknowledged batch {id} lost after SIGTERM"
         );
     }
+    again.child.kill().unwrap();
+}
+
+/// A webhook receiver that never answers its first request (Osprey is killed while waiting for
+/// it) and accepts every later one, recording its idempotency key.
+#[derive(Clone, Default)]
+struct StallingReceiver {
+    requests: Arc<Mutex<usize>>,
+    accepted: Arc<Mutex<Vec<String>>>,
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+async fn stall_or_accept(
+    axum::extract::State(r): axum::extract::State<StallingReceiver>,
+    headers: axum::http::HeaderMap,
+) -> axum::http::StatusCode {
+    let first = {
+        let mut n = r.requests.lock().unwrap();
+        *n += 1;
+        *n == 1
+    };
+    r.arrived.notify_waiters();
+    if first {
+        std::future::pending::<()>().await;
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    r.accepted.lock().unwrap().push(key);
+    r.arrived.notify_waiters();
+    axum::http::StatusCode::OK
+}
+
+impl StallingReceiver {
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let arrived = self.arrived.notified();
+                if done(self) {
+                    return;
+                }
+                arrived.await;
+            }
+        })
+        .await
+        .expect("the receiver waited 60 s in vain");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_queued_before_a_sigkill_are_delivered_after_restart() {
+    let receiver = StallingReceiver::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(stall_or_accept))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("osprey.db");
+    let env = [
+        ("OSPREY_ADMIN_TOKEN", "process-admin"),
+        ("OSPREY__ALERTS__EVAL_INTERVAL", "1s"),
+    ];
+    let mut server = spawn_with(Path::new(BIN), dir.path(), Some(&db), &env);
+    let http = client();
+    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("process-admin");
+    let channel: Value = admin(http.post(format!("{}/api/v1/channels", server.base)))
+        .json(&json!({"name": "ops", "kind": "webhook", "config": {"url": hook}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rule = json!({"name": "crash", "query": {"metric": "crash.latency"}, "group_by": ["service"],
+        "condition": {"op": ">", "threshold": 500}, "nodata_for": "1h", "severity": "critical", "channels": [channel["id"]]});
+    let status = admin(http.post(format!("{}/api/v1/alert-rules", server.base)))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    // Three services over the threshold: three notifications (one group each).
+    let now = common::now_ms();
+    for service in ["a", "b", "c"] {
+        let status = http
+            .post(format!("{}/api/v1/ingest", server.base))
+            .bearer_auth(common::INGEST_KEY)
+            .json(&json!({"context": {"service": service}, "metrics": [{"timestamp": now, "name": "crash.latency", "value": 900}]}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    }
+    // The first delivery is in flight (the receiver holds it); kill Osprey mid-delivery.
+    receiver.until(|r| *r.requests.lock().unwrap() >= 1).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(receiver.accepted.lock().unwrap().is_empty());
+
+    let mut again = spawn_with(Path::new(BIN), dir.path(), Some(&db), &env);
+    receiver
+        .until(|r| {
+            r.accepted
+                .lock()
+                .unwrap()
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .len()
+                >= 3
+        })
+        .await;
+    let accepted = receiver.accepted.lock().unwrap().clone();
+    let keys: BTreeSet<&String> = accepted.iter().collect();
+    assert_eq!(
+        keys.len(),
+        3,
+        "every queued notification arrived: {accepted:?}"
+    );
+    assert!(keys.iter().all(|k| !k.is_empty()));
     again.child.kill().unwrap();
 }
 

@@ -2,7 +2,9 @@
 //! before creating it, notification channels, and notifications that could not be delivered.
 
 use crate::alerting::{load_alerts_page, load_rule, preview_rule, AlertsPage, RuleForm};
-use crate::model::{format_datetime, format_value, AlertView, Backtest, ChannelView, DeliveryView};
+use crate::model::{
+    format_datetime, format_value, AlertView, Backtest, ChannelView, DeliveryView, SilenceView,
+};
 use crate::pages::overview::Panel;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -78,6 +80,7 @@ fn AlertsBody(page: AlertsPage, form: RuleForm, preview: PreviewResource) -> imp
         alerts,
         channels,
         dead,
+        silences,
         metrics,
     } = page;
     view! {
@@ -104,6 +107,10 @@ fn AlertsBody(page: AlertsPage, form: RuleForm, preview: PreviewResource) -> imp
             <h2 id="channels-h">"Channels"</h2>
             <ChannelTable channels/>
             <ChannelForm/>
+        </section>
+        <section class="card" aria-labelledby="silences-h">
+            <h2 id="silences-h">"Silences"</h2>
+            <Silences silences/>
         </section>
         <section class="card" aria-labelledby="dead-h">
             <h2 id="dead-h">"Undelivered notifications"</h2>
@@ -311,6 +318,44 @@ fn DeadLetters(dead: Vec<DeliveryView>) -> impl IntoView {
             </tbody>
         </table>
     }.into_any()
+}
+
+#[component]
+fn Silences(silences: Vec<SilenceView>) -> impl IntoView {
+    let end_url = <crate::alerting::ExpireSilence as ServerFn>::url();
+    view! {
+        {if silences.is_empty() {
+            view! { <p class="empty">"No active silences."</p> }.into_any()
+        } else {
+            view! {
+                <table class="channels">
+                    <thead><tr><th scope="col">"Matches"</th><th scope="col">"Until (UTC)"</th><th scope="col">"Comment"</th><th scope="col"><span class="sr-only">"End"</span></th></tr></thead>
+                    <tbody>
+                        {silences.into_iter().map(|s| view! {
+                            <tr data-silence=s.id.clone()>
+                                <td class="mono">{s.matchers.join(", ")}</td>
+                                <td class="time">{format_datetime(s.ends_at)}</td>
+                                <td>{s.comment.clone()}</td>
+                                <td>
+                                    <form method="post" action=end_url>
+                                        <input type="hidden" name="id" value=s.id.clone()/>
+                                        <button type="submit" class="link-button">"End now"</button>
+                                    </form>
+                                </td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        <form method="post" action={<crate::alerting::CreateSilence as ServerFn>::url()} class="channel-form silence-form">
+            <label>"Label " <input name="label" required value="service"/></label>
+            <label>"Equals " <input name="value" required placeholder="api"/></label>
+            <label>"For (hours) " <input name="hours" required inputmode="decimal" value="2"/></label>
+            <label>"Comment " <input name="comment" placeholder="deploy"/></label>
+            <button type="submit">"Silence"</button>
+        </form>
+    }
 }
 
 /// One rule: its state per instance and a chart of its query over the last hours.

@@ -2,7 +2,8 @@
 //! and notes.
 
 use crate::alerting::{
-    load_incident, load_incidents, AcknowledgeIncident, NoteIncident, ResolveIncident,
+    load_incident, load_incidents, AcknowledgeIncident, NoteIncident, PostmortemIncident,
+    ResolveIncident,
 };
 use crate::model::{format_datetime, IncidentView};
 use leptos::prelude::*;
@@ -126,8 +127,16 @@ fn IncidentBody(i: IncidentView) -> impl IntoView {
                 <button type="submit">"Add note"</button>
             </form>
         </section>
-        {i.postmortem.map(|p| view! {
-            <section class="card"><h2>"Postmortem"</h2><p class="postmortem">{p}</p></section>
-        })}
+        <section class="card" aria-labelledby="postmortem-h">
+            <h2 id="postmortem-h">"Postmortem"</h2>
+            {i.postmortem.clone().map(|p| view! { <p class="postmortem">{p}</p> })}
+            <form method="post" action={<PostmortemIncident as ServerFn>::url()} class="note-form">
+                <input type="hidden" name="id" value=id.clone()/>
+                <label>"What happened, why, and what changes "
+                    <textarea name="text" required maxlength="20000" rows="4">{i.postmortem.unwrap_or_default()}</textarea>
+                </label>
+                <button type="submit">"Save postmortem"</button>
+            </form>
+        </section>
     }
 }

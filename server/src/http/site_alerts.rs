@@ -4,7 +4,7 @@ use super::site::ServerPanels;
 use crate::alerting::{Alerting, AlertingError};
 use app::alerting::source::{AlertSource, IncidentAction};
 use app::model::{
-    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec,
+    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec, SilenceView,
 };
 use app::panels::source::{Load, PanelSource};
 use std::sync::Arc;
@@ -110,6 +110,12 @@ impl AlertSource for ServerAlerts {
                     self.alerting.acknowledge(&incident, DASHBOARD_ACTOR).await
                 }
                 IncidentAction::Resolve => self.alerting.resolve(&incident, DASHBOARD_ACTOR).await,
+                IncidentAction::Postmortem(text) => {
+                    let patch = serde_json::json!({ "postmortem": text });
+                    self.alerting
+                        .update_incident(&incident, DASHBOARD_ACTOR, &json(&patch))
+                        .await
+                }
                 IncidentAction::Note(note) => {
                     self.alerting
                         .add_note(&incident, DASHBOARD_ACTOR, &note)
@@ -122,6 +128,40 @@ impl AlertSource for ServerAlerts {
 
     fn retry_delivery(&self, id: i64) -> Load<'_, ()> {
         Box::pin(async move { self.alerting.retry_delivery(id).await.map_err(text) })
+    }
+
+    fn silences(&self) -> Load<'_, Vec<SilenceView>> {
+        Box::pin(async move {
+            let list = self.alerting.silences(true).await.map_err(text)?;
+            Ok(list
+                .into_iter()
+                .map(|(id, s)| SilenceView {
+                    id,
+                    matchers: s
+                        .matchers
+                        .iter()
+                        .map(|m| format!("{}{}{:?}", m.label, m.op.as_str(), m.value))
+                        .collect(),
+                    starts_at: s.starts_at_ms,
+                    ends_at: s.ends_at_ms,
+                    comment: s.comment,
+                    created_by: s.created_by,
+                })
+                .collect())
+        })
+    }
+
+    fn create_silence(&self, silence: serde_json::Value) -> Load<'_, String> {
+        Box::pin(async move {
+            self.alerting
+                .create_silence(&json(&silence))
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn expire_silence(&self, id: String) -> Load<'_, ()> {
+        Box::pin(async move { self.alerting.expire_silence(&id).await.map_err(text) })
     }
 
     fn rule_panel(&self, spec: PanelSpec, range_ms: i64) -> Load<'_, PanelData> {
