@@ -4,7 +4,8 @@
 //! without) the wasm bundle; the server function sends the browser back to the page.
 
 use crate::model::{
-    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec, SilenceView,
+    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec,
+    SilenceView, TransitionView,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,8 @@ pub mod source {
         fn alerts(&self) -> Load<'_, Vec<AlertView>>;
         /// One rule's spec (as JSON) and state.
         fn rule(&self, id: String) -> Load<'_, Option<(serde_json::Value, AlertView)>>;
+        /// A rule's state changes over the last day, newest first.
+        fn history(&self, id: String) -> Load<'_, Vec<TransitionView>>;
         fn channels(&self) -> Load<'_, Vec<ChannelView>>;
         fn deliveries(&self, status: Option<&'static str>) -> Load<'_, Vec<DeliveryView>>;
         fn incidents(&self) -> Load<'_, Vec<IncidentView>>;
@@ -181,13 +184,17 @@ pub async fn create_channel(
 
 /// One rule's page: its spec, state and a chart of its query.
 #[server(prefix = "/_osprey")]
-pub async fn load_rule(
-    id: String,
-) -> Result<Option<(AlertView, serde_json::Value, PanelData)>, ServerFnError> {
+pub async fn load_rule(id: String) -> Result<Option<RulePage>, ServerFnError> {
     let source = alert_source()?;
-    let Some((spec, view)) = source.0.rule(id).await.map_err(ServerFnError::new)? else {
+    let Some((spec, view)) = source
+        .0
+        .rule(id.clone())
+        .await
+        .map_err(ServerFnError::new)?
+    else {
         return Ok(None);
     };
+    let history = source.0.history(id).await.map_err(ServerFnError::new)?;
     let query = &spec["query"];
     let panel = PanelSpec {
         id: view.rule_id.clone(),
@@ -218,7 +225,21 @@ pub async fn load_rule(
         .rule_panel(panel, 6 * 3_600_000)
         .await
         .map_err(ServerFnError::new)?;
-    Ok(Some((view, spec, data)))
+    Ok(Some(RulePage {
+        view,
+        spec,
+        data,
+        history,
+    }))
+}
+
+/// One rule's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulePage {
+    pub view: AlertView,
+    pub spec: serde_json::Value,
+    pub data: PanelData,
+    pub history: Vec<TransitionView>,
 }
 
 #[server(prefix = "/_osprey")]

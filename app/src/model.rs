@@ -518,3 +518,13 @@ pub struct SilenceView {
     pub comment: String,
     pub created_by: String,
 }
+
+/// One recorded change of an alert instance's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionView {
+    pub labels: Labels,
+    pub ts: i64,
+    pub from: String,
+    pub to: String,
+    pub value: Option<f64>,
+}

@@ -308,6 +308,25 @@ async fn a_threshold_rule_fires_opens_an_incident_notifies_once_and_resolves() {
         .iter()
         .any(|e| e["message"] == "rolled back"));
     assert_eq!(receiver.requests(), 2, "exactly one message per change");
+    let (status, history) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/alert-rules/{rule}/history?from=now-1h"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let changes: Vec<(&str, &str)> = history["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["from"].as_str().unwrap(), t["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![("firing", "normal"), ("normal", "firing")],
+        "every transition recorded, newest first"
+    );
     h.osprey.shutdown().await;
 }
 

@@ -142,7 +142,11 @@ fn RuleTable(alerts: Vec<AlertView>) -> impl IntoView {
                             <td class="mono">{a.condition.clone()}</td>
                             <td>{a.severity.clone()}</td>
                             <td><span class=format!("state state-{}", a.state)>{a.state.clone()}</span></td>
-                            <td class="labels">{format!("{} · {}", a.instances.len(), firing.join("; "))}</td>
+                            <td class="labels">{if firing.is_empty() {
+                                format!("{} · all normal", a.instances.len())
+                            } else {
+                                format!("{} · {}", a.instances.len(), firing.join("; "))
+                            }}</td>
                         </tr>
                     }
                 }).collect_view()}
@@ -367,7 +371,7 @@ pub fn RuleDetail() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading rule…"</p> }>
             {move || rule.get().map(|r| match r {
-                Ok(Some((view, spec, data))) => {
+                Ok(Some(crate::alerting::RulePage { view, spec, data, history })) => {
                     let json = serde_json::to_string_pretty(&spec).unwrap_or_default();
                     view! {
                         <header class="page-header">
@@ -396,6 +400,28 @@ pub fn RuleDetail() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                        </section>
+                        <section class="card">
+                            <h2>"Changes in the last 24 h"</h2>
+                            {if history.is_empty() {
+                                view! { <p class="empty">"No state changes."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="alerts history">
+                                        <thead><tr><th scope="col">"Time (UTC)"</th><th scope="col">"Labels"</th><th scope="col">"Change"</th><th scope="col" class="num">"Value"</th></tr></thead>
+                                        <tbody>
+                                            {history.into_iter().map(|t| view! {
+                                                <tr>
+                                                    <td class="time">{format_datetime(t.ts)}</td>
+                                                    <td class="labels">{labels_text(&t.labels)}</td>
+                                                    <td>{t.from.clone()} " → " <span class=format!("state state-{}", t.to)>{t.to.clone()}</span></td>
+                                                    <td class="num">{t.value.map(format_value).unwrap_or_default()}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any()
+                            }}
                         </section>
                         <details class="card"><summary>"Rule as JSON"</summary><pre>{json}</pre></details>
                     }.into_any()

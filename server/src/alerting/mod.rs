@@ -25,7 +25,7 @@ pub mod outbox;
 
 pub use app::model::{
     AlertView, Backtest, ChannelView, DeliveryView, Episode, IncidentView, InstanceView,
-    TimelineEntry,
+    TimelineEntry, TransitionView,
 };
 pub use catalog::{EscalationPolicy, Rotation, RuleView};
 pub use engine::TickReport;
@@ -120,6 +120,30 @@ impl Alerting {
 
     fn link(&self, path: &str) -> String {
         format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// Recorded state changes of one rule since `from`, newest first.
+    pub async fn history(
+        &self,
+        rule_id: &str,
+        from: i64,
+        limit: u32,
+    ) -> AlertingResult<Vec<TransitionView>> {
+        self.rule(rule_id).await?;
+        let rows = self
+            .store
+            .transitions(Some(rule_id), from, limit.min(1_000))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| TransitionView {
+                labels: serde_json::from_str(&t.labels).unwrap_or_default(),
+                ts: t.ts,
+                from: t.from_state,
+                to: t.to_state,
+                value: t.value,
+            })
+            .collect())
     }
 }
 

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/alert-rules/{id}",
             get(rule).put(update_rule).delete(delete_rule),
         )
+        .route("/api/v1/alert-rules/{id}/history", get(history))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/silences", post(create_silence).get(silences))
         .route(
@@ -443,4 +444,26 @@ async fn retry_delivery(
 ) -> Result<StatusCode, ApiError> {
     s.alerting.retry_delivery(id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct HistoryParams {
+    from: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn history(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<HistoryParams>,
+) -> Result<Response, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let from =
+        crate::query::params::parse_time("from", p.from.as_deref().unwrap_or("now-24h"), now)?;
+    let list = s
+        .alerting
+        .history(&id, from, p.limit.unwrap_or(200))
+        .await?;
+    Ok(Json(json!({ "transitions": list })).into_response())
 }

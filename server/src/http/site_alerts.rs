@@ -4,7 +4,8 @@ use super::site::ServerPanels;
 use crate::alerting::{Alerting, AlertingError};
 use app::alerting::source::{AlertSource, IncidentAction};
 use app::model::{
-    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec, SilenceView,
+    AlertView, Backtest, ChannelView, DeliveryView, IncidentView, PanelData, PanelSpec,
+    SilenceView, TransitionView,
 };
 use app::panels::source::{Load, PanelSource};
 use std::sync::Arc;
@@ -56,6 +57,13 @@ impl AlertSource for ServerAlerts {
                 .into_iter()
                 .find(|a| a.rule_id == id);
             Ok(view.map(|v| (rule.spec, v)))
+        })
+    }
+
+    fn history(&self, id: String) -> Load<'_, Vec<TransitionView>> {
+        Box::pin(async move {
+            let from = self.panels.now() - 86_400_000;
+            self.alerting.history(&id, from, 100).await.map_err(text)
         })
     }
 
