@@ -5,6 +5,7 @@ import { defineConfig } from '@playwright/test';
 const bin = process.env.OSPREY_BIN ?? '../target/debug/osprey';
 export const port = Number(process.env.OSPREY_E2E_PORT ?? 3100);
 export const ingestKey = 'e2e-ingest-key';
+export const adminPassword = 'e2e-admin-password';
 
 export default defineConfig({
   testDir: './tests',
@@ -27,7 +28,7 @@ export default defineConfig({
   webServer: {
     command: `bash -c 'dir=$(mktemp -d) && exec ${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://$dir/e2e.db'`,
     url: `http://127.0.0.1:${port}/readyz`,
-    env: { OSPREY_INGEST_KEY: ingestKey, RUST_LOG: 'warn', OSPREY__ALERTS__EVAL_INTERVAL: '1s' },
+    env: { OSPREY_INGEST_KEY: ingestKey, OSPREY_ADMIN_PASSWORD: adminPassword, RUST_LOG: 'warn', OSPREY__ALERTS__EVAL_INTERVAL: '1s' },
     reuseExistingServer: false,
     timeout: 60_000,
     stdout: 'ignore',

@@ -152,6 +152,7 @@ pub async fn preview_rule(
 
 #[server(prefix = "/_osprey")]
 pub async fn create_rule(form: RuleForm) -> Result<String, ServerFnError> {
+    crate::auth::require_editor()?;
     let id = alert_source()?
         .0
         .create_rule(form.to_json())
@@ -168,6 +169,7 @@ pub async fn create_channel(
     url: String,
     secret: String,
 ) -> Result<String, ServerFnError> {
+    crate::auth::require_editor()?;
     let config = match kind.as_str() {
         "slack" => serde_json::json!({"webhook_url": url}),
         _ if secret.trim().is_empty() => serde_json::json!({"url": url}),
@@ -262,6 +264,7 @@ pub async fn load_incident(id: String) -> Result<Option<IncidentView>, ServerFnE
 
 #[server(prefix = "/_osprey")]
 pub async fn acknowledge_incident(id: String) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .act(id, source::IncidentAction::Acknowledge)
@@ -271,6 +274,7 @@ pub async fn acknowledge_incident(id: String) -> Result<(), ServerFnError> {
 
 #[server(prefix = "/_osprey")]
 pub async fn resolve_incident(id: String) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .act(id, source::IncidentAction::Resolve)
@@ -280,6 +284,7 @@ pub async fn resolve_incident(id: String) -> Result<(), ServerFnError> {
 
 #[server(prefix = "/_osprey")]
 pub async fn note_incident(id: String, text: String) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .act(id, source::IncidentAction::Note(text))
@@ -289,6 +294,7 @@ pub async fn note_incident(id: String, text: String) -> Result<(), ServerFnError
 
 #[server(prefix = "/_osprey")]
 pub async fn retry_delivery(id: i64) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .retry_delivery(id)
@@ -298,6 +304,7 @@ pub async fn retry_delivery(id: i64) -> Result<(), ServerFnError> {
 
 #[server(prefix = "/_osprey")]
 pub async fn postmortem_incident(id: String, text: String) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .act(id, source::IncidentAction::Postmortem(text))
@@ -313,6 +320,7 @@ pub async fn create_silence(
     hours: f64,
     comment: String,
 ) -> Result<String, ServerFnError> {
+    crate::auth::require_editor()?;
     let source = alert_source()?;
     let now = use_context::<crate::panels::source::PanelSourceHandle>()
         .map(|p| p.0.now())
@@ -339,6 +347,7 @@ pub async fn create_silence(
 
 #[server(prefix = "/_osprey")]
 pub async fn expire_silence(id: String) -> Result<(), ServerFnError> {
+    crate::auth::require_editor()?;
     alert_source()?
         .0
         .expire_silence(id)

@@ -5,6 +5,8 @@
 
 #[cfg(feature = "ssr")]
 pub mod alerting;
+#[cfg(feature = "ssr")]
+pub mod auth;
 pub mod chart;
 pub mod downsample;
 pub mod islands;

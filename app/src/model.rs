@@ -528,3 +528,20 @@ pub struct TransitionView {
     pub to: String,
     pub value: Option<f64>,
 }
+
+/// Who is looking at a page, as the server established it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Who {
+    /// A username, or `anonymous`.
+    pub name: String,
+    /// `viewer`, `editor` or `admin`; empty when nobody may read.
+    pub role: String,
+    pub signed_in: bool,
+}
+
+impl Who {
+    /// Whether this person may change things (rules, channels, incidents…).
+    pub fn can_edit(&self) -> bool {
+        matches!(self.role.as_str(), "editor" | "admin")
+    }
+}

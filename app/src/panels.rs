@@ -139,6 +139,7 @@ pub async fn load_anomalies(range: TimeRange) -> Result<Vec<Anomaly>, ServerFnEr
 /// that size. Works as a plain HTML form too (the browser is sent back to the page).
 #[server(prefix = "/_osprey")]
 pub async fn dismiss_anomaly(series_id: i64, ts: i64) -> Result<bool, ServerFnError> {
+    crate::auth::require_editor()?;
     data_source()?
         .0
         .dismiss(series_id, ts)

@@ -63,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <A href="/forecast">"Forecast"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/incidents">"Incidents"</A>
+                    <WhoAmI/>
                 </nav>
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
@@ -71,11 +72,30 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/forecast") view=pages::forecast::Forecast ssr=SsrMode::Async/>
                         <Route path=path!("/alerts") view=pages::alerts::Alerts ssr=SsrMode::Async/>
                         <Route path=path!("/alerts/:id") view=pages::alerts::RuleDetail ssr=SsrMode::Async/>
+                        <Route path=path!("/login") view=pages::login::Login/>
                         <Route path=path!("/incidents") view=pages::incidents::Incidents ssr=SsrMode::Async/>
                         <Route path=path!("/incidents/:id") view=pages::incidents::IncidentDetail ssr=SsrMode::Async/>
                     </Routes>
                 </main>
             </div>
         </Router>
+    }
+}
+
+/// Who is signed in, with a sign-out button; or a sign-in link.
+#[component]
+fn WhoAmI() -> impl IntoView {
+    let who = crate::auth::who();
+    view! {
+        <div class="whoami">
+            {if who.signed_in {
+                view! {
+                    <span class="who" data-role=who.role.clone()>{who.name.clone()} <small>{who.role.clone()}</small></span>
+                    <form method="post" action="/logout"><button type="submit" class="link-button">"Sign out"</button></form>
+                }.into_any()
+            } else {
+                view! { <a href="/login" class="sign-in">"Sign in"</a> }.into_any()
+            }}
+        </div>
     }
 }

@@ -1,5 +1,5 @@
 import type { APIRequestContext, Page } from '@playwright/test';
-import { ingestKey } from '../playwright.config';
+import { adminPassword, ingestKey } from '../playwright.config';
 
 /** Things a person (or a client) does. */
 export async function openOverview(page: Page, query = '') {
@@ -20,4 +20,13 @@ export function collectErrors(page: Page): string[] {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   return errors;
+}
+
+/** Signs in as the first admin through the sign-in page, and comes back to `next`. */
+export async function signIn(page: Page, next = '/') {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(adminPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => url.pathname === next.split('?')[0]);
 }

@@ -2,7 +2,7 @@ import { expect, test } from '@playwright/test';
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectErrors, ingest } from '../support/actions';
+import { collectErrors, ingest, signIn } from '../support/actions';
 
 type Delivery = { headers: IncomingHttpHeaders; body: Buffer };
 
@@ -27,8 +27,8 @@ test('a rule made in the UI fires, opens an incident, sends one signed webhook, 
   const receiver = await startReceiver();
   const secret = 'e2e-secret';
   try {
-    // A channel, from the Alerts page.
-    await page.goto('/alerts');
+    // A channel, from the Alerts page, as a signed-in editor.
+    await signIn(page, '/alerts');
     await expect(page.getByRole('heading', { name: 'Alerts', exact: true })).toBeVisible();
     const channelForm = page.locator('form.channel-form');
     await channelForm.getByLabel('Name').fill('e2e-hook');
@@ -92,7 +92,7 @@ test('a rule made in the UI fires, opens an incident, sends one signed webhook, 
 
 test('a silence is set and ended from the Alerts page', async ({ page }) => {
   const errors = collectErrors(page);
-  await page.goto('/alerts');
+  await signIn(page, '/alerts');
   const form = page.locator('form.silence-form');
   await form.getByLabel('Equals').fill('e2e-silenced');
   await form.getByLabel('Comment').fill('maintenance window');

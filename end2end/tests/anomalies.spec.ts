@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { collectErrors, ingest } from '../support/actions';
+import { collectErrors, ingest, signIn } from '../support/actions';
 
 /** 200 calm minutes of a new series, then one wild minute and one that closes it. */
 async function ingestSpike(request: Parameters<typeof ingest>[0], name: string) {
@@ -25,7 +25,7 @@ test('a detected anomaly is listed with its explanation and can be marked normal
     })
     .toContain(at);
 
-  await page.goto('/anomalies');
+  await signIn(page, '/anomalies');
   await expect(page.getByRole('heading', { name: 'Anomalies' })).toBeVisible();
   const row = page.locator('tr[data-metric="e2e.latency"]');
   await expect(row).toHaveCount(1);

@@ -29,6 +29,7 @@ pub struct Services {
     pub detectors: Arc<std::sync::Mutex<crate::anomaly::AnomalyWatch>>,
     pub telemetry: Arc<Telemetry>,
     pub alerting: Arc<crate::alerting::Alerting>,
+    pub accounts: Arc<crate::accounts::Accounts>,
     pub keys: KeyRing,
     pub leptos: LeptosOptions,
     pub ready: AtomicBool,

@@ -38,6 +38,8 @@ fn record(key: &str, kind: KeyKind) -> ApiKey {
 pub struct NewKeys {
     pub ingest: Option<String>,
     pub admin: Option<String>,
+    /// The first admin's generated password (user `admin`).
+    pub admin_password: Option<String>,
 }
 
 /// Registers the configured keys; creates missing ones on first start.

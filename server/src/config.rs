@@ -114,13 +114,32 @@ pub struct LiveConfig {
     pub hot_points_per_series: usize,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Accepted as an ingest key of the default project (`OSPREY_INGEST_KEY`).
     pub ingest_key: Option<Secret>,
     /// Accepted as an admin API token of the default project (`OSPREY_ADMIN_TOKEN`).
     pub admin_token: Option<Secret>,
+    /// The first admin's password (`OSPREY_ADMIN_PASSWORD`); generated and printed once when
+    /// unset. Used only when there are no users yet.
+    pub admin_password: Option<Secret>,
+    /// How long a sign-in lasts.
+    pub session_ttl: String,
+    /// Let people who have not signed in read (never change) everything; on with `--demo`.
+    pub anonymous_read: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            ingest_key: None,
+            admin_token: None,
+            admin_password: None,
+            session_ttl: "7d".into(),
+            anonymous_read: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -261,6 +280,8 @@ impl Config {
             config.storage.database_url = url.clone();
         }
         config.demo.enabled |= overrides.demo;
+        // The demo is for looking around: anyone may read it without signing in.
+        config.auth.anonymous_read |= overrides.demo;
         config.validate()?;
         Ok(config)
     }
@@ -283,6 +304,7 @@ impl Config {
             ("storage.rollup_retention", &self.storage.rollup_retention),
             ("live.hot_window", &self.live.hot_window),
             ("alerts.eval_interval", &self.alerts.eval_interval),
+            ("auth.session_ttl", &self.auth.session_ttl),
         ] {
             parse_setting_duration(key, value)?;
         }
@@ -384,6 +406,9 @@ impl Config {
         })
     }
 
+    pub fn session_ttl(&self) -> Duration {
+        parse_duration(&self.auth.session_ttl).expect("validated")
+    }
     pub fn retention(&self) -> Duration {
         parse_duration(&self.storage.retention).expect("validated")
     }
@@ -435,6 +460,7 @@ fn apply_env(table: &mut toml::Table, name: &str, raw: &str) -> Result<(), Confi
     let (section, key) = match name {
         "OSPREY_INGEST_KEY" => ("auth".to_string(), "ingest_key".to_string()),
         "OSPREY_ADMIN_TOKEN" => ("auth".to_string(), "admin_token".to_string()),
+        "OSPREY_ADMIN_PASSWORD" => ("auth".to_string(), "admin_password".to_string()),
         _ => {
             let Some(rest) = name.strip_prefix("OSPREY__") else {
                 return Ok(());

@@ -6,6 +6,7 @@
 // Leptos view types nest deeply; their layout needs more than the default 128.
 #![recursion_limit = "256"]
 
+pub mod accounts;
 pub mod alerting;
 pub mod anomaly;
 pub mod app_state;
@@ -79,7 +80,16 @@ impl Osprey {
         config: Config,
         store: Arc<dyn store::Store>,
     ) -> Result<Osprey, StartError> {
-        let new_keys = auth::bootstrap(store.as_ref(), &config).await?;
+        let mut new_keys = auth::bootstrap(store.as_ref(), &config).await?;
+        let accounts = Arc::new(accounts::Accounts::new(
+            store.clone(),
+            config.session_ttl(),
+            config.auth.anonymous_read,
+            config.alerts.public_url.starts_with("https://"),
+        ));
+        new_keys.admin_password = accounts
+            .bootstrap(config.auth.admin_password.as_ref().map(|s| s.expose()))
+            .await?;
         let now = chrono::Utc::now().timestamp_millis();
         let telemetry = Arc::new(telemetry::Telemetry::default());
         let hot = Arc::new(prime_hot_window(store.as_ref(), &config, now).await?);
@@ -134,6 +144,7 @@ impl Osprey {
         let state = AppState::new(Services {
             query,
             alerting,
+            accounts,
             keys: auth::KeyRing::new(store.clone()),
             leptos: leptos_options(&config),
             config,

@@ -129,10 +129,17 @@ async fn serve(config: Config) -> Result<(), osprey::StartError> {
     if let Some(token) = &osprey.new_keys.admin {
         println!("created admin token (shown once, stored hashed): {token}");
     }
+    if let Some(password) = &osprey.new_keys.admin_password {
+        println!("created user admin with password (shown once, stored hashed): {password}");
+    }
     tracing::info!(addr = %addr, storage = osprey.state.store.backend(), "osprey listening on http://{addr}");
     let router = osprey.router();
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     });

@@ -35,6 +35,8 @@ fn spawn(bin: &Path, cwd: &Path, db: Option<&Path>) -> Server {
 fn spawn_with(bin: &Path, cwd: &Path, db: Option<&Path>, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut cmd = Command::new(bin);
+    // The tests read without signing in.
+    cmd.env("OSPREY__AUTH__ANONYMOUS_READ", "true");
     cmd.envs(env.iter().copied());
     cmd.current_dir(cwd)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])

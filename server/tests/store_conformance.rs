@@ -649,6 +649,91 @@ mod cases {
         );
         assert_eq!(store.incidents(false, 10).await.unwrap().len(), 1);
     }
+
+    pub async fn users_sessions_and_audit_entries(store: Arc<dyn Store>) {
+        use osprey::store::{AuditEntry, SessionRow, UserRow};
+        let user = UserRow {
+            id: "usr_1".into(),
+            username: "ana".into(),
+            password_hash: "$argon2id$x".into(),
+            role: "editor".into(),
+            disabled: false,
+            created_at: T0,
+            updated_at: T0,
+        };
+        store.put_user(&user).await.unwrap();
+        assert_eq!(store.user_by_name("ana").await.unwrap(), Some(user.clone()));
+        assert_eq!(store.user("usr_1").await.unwrap(), Some(user.clone()));
+        assert!(store.user_by_name("bo").await.unwrap().is_none());
+        let session = |hash: &str, expires_at| SessionRow {
+            token_hash: hash.into(),
+            user_id: "usr_1".into(),
+            created_at: T0,
+            expires_at,
+            ip: Some("203.0.113.7".into()),
+            revoked: false,
+        };
+        store
+            .put_session(&session("live", T0 + 1_000))
+            .await
+            .unwrap();
+        store.put_session(&session("old", T0 - 1)).await.unwrap();
+        store
+            .put_session(&session("other", T0 + 1_000))
+            .await
+            .unwrap();
+        let (s, u) = store.live_session("live", T0).await.unwrap().unwrap();
+        assert_eq!(
+            (s.token_hash.as_str(), u.username.as_str()),
+            ("live", "ana")
+        );
+        assert!(
+            store.live_session("old", T0).await.unwrap().is_none(),
+            "expired"
+        );
+        assert!(
+            store
+                .live_session("live", T0 + 1_000)
+                .await
+                .unwrap()
+                .is_none(),
+            "expiry is exclusive"
+        );
+        store.revoke_session("live").await.unwrap();
+        assert!(
+            store.live_session("live", T0).await.unwrap().is_none(),
+            "revoked"
+        );
+        // Disabling the user ends the rest.
+        store
+            .put_user(&UserRow {
+                disabled: true,
+                ..user.clone()
+            })
+            .await
+            .unwrap();
+        assert!(store.live_session("other", T0).await.unwrap().is_none());
+        assert_eq!(store.revoke_sessions_of("usr_1").await.unwrap(), 2);
+        for (ts, action) in [(T0, "login"), (T0 + 1, "rule.create")] {
+            store
+                .audit(&AuditEntry {
+                    ts,
+                    actor: "ana".into(),
+                    action: action.into(),
+                    target: "x".into(),
+                    ip: None,
+                    detail: String::new(),
+                })
+                .await
+                .unwrap();
+        }
+        let log = store.audit_log(T0, 10).await.unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            vec!["rule.create", "login"]
+        );
+        assert_eq!(store.audit_log(T0 + 1, 10).await.unwrap().len(), 1);
+    }
 }
 
 macro_rules! conformance {
@@ -689,6 +774,7 @@ conformance! {
     documents_are_replaced_by_kind_and_id => 1000,
     alert_changes_are_written_together => 1000,
     two_open_incidents_of_one_group_are_refused => 1000,
+    users_sessions_and_audit_entries => 1000,
 }
 
 #[tokio::test]

@@ -60,6 +60,7 @@ pub fn Alerts() -> impl IntoView {
             <div>
                 <h1>"Alerts"</h1>
                 <p class="subtitle">"Rules are evaluated every few seconds; a state change notifies the rule's channels and opens an incident."</p>
+                {(!crate::auth::who().can_edit()).then(|| view! { <p class="hint"><a href="/login?next=/alerts">"Sign in"</a>" as an editor to create rules, channels and silences."</p> })}
             </div>
         </header>
         <Suspense fallback=|| view! { <p class="loading">"Loading alerts…"</p> }>
@@ -76,6 +77,7 @@ type PreviewResource =
 
 #[component]
 fn AlertsBody(page: AlertsPage, form: RuleForm, preview: PreviewResource) -> impl IntoView {
+    let can_edit = crate::auth::who().can_edit();
     let AlertsPage {
         alerts,
         channels,
@@ -92,7 +94,7 @@ fn AlertsBody(page: AlertsPage, form: RuleForm, preview: PreviewResource) -> imp
                 view! { <RuleTable alerts/> }.into_any()
             }}
         </section>
-        <section class="card" aria-labelledby="new-rule-h">
+        <section class="card" aria-labelledby="new-rule-h" hidden=!can_edit>
             <h2 id="new-rule-h">"New rule"</h2>
             <RuleEditor form=form.clone() metrics channels=channels.clone()/>
             <Suspense fallback=|| ()>
@@ -106,11 +108,11 @@ fn AlertsBody(page: AlertsPage, form: RuleForm, preview: PreviewResource) -> imp
         <section class="card" aria-labelledby="channels-h">
             <h2 id="channels-h">"Channels"</h2>
             <ChannelTable channels/>
-            <ChannelForm/>
+            {can_edit.then(|| view! { <ChannelForm/> })}
         </section>
         <section class="card" aria-labelledby="silences-h">
             <h2 id="silences-h">"Silences"</h2>
-            <Silences silences/>
+            <Silences silences can_edit/>
         </section>
         <section class="card" aria-labelledby="dead-h">
             <h2 id="dead-h">"Undelivered notifications"</h2>
@@ -325,7 +327,7 @@ fn DeadLetters(dead: Vec<DeliveryView>) -> impl IntoView {
 }
 
 #[component]
-fn Silences(silences: Vec<SilenceView>) -> impl IntoView {
+fn Silences(silences: Vec<SilenceView>, can_edit: bool) -> impl IntoView {
     let end_url = <crate::alerting::ExpireSilence as ServerFn>::url();
     view! {
         {if silences.is_empty() {
@@ -352,7 +354,7 @@ fn Silences(silences: Vec<SilenceView>) -> impl IntoView {
                 </table>
             }.into_any()
         }}
-        <form method="post" action={<crate::alerting::CreateSilence as ServerFn>::url()} class="channel-form silence-form">
+        <form method="post" action={<crate::alerting::CreateSilence as ServerFn>::url()} class="channel-form silence-form" hidden=!can_edit>
             <label>"Label " <input name="label" required value="service"/></label>
             <label>"Equals " <input name="value" required placeholder="api"/></label>
             <label>"For (hours) " <input name="hours" required inputmode="decimal" value="2"/></label>

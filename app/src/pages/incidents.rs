@@ -74,8 +74,9 @@ pub fn IncidentDetail() -> impl IntoView {
 
 #[component]
 fn IncidentBody(i: IncidentView) -> impl IntoView {
-    let open = i.status != "resolved";
-    let triggered = i.status == "triggered";
+    let can_edit = crate::auth::who().can_edit();
+    let open = i.status != "resolved" && can_edit;
+    let triggered = i.status == "triggered" && can_edit;
     let id = i.id.clone();
     let rule_link = i
         .rule_id
@@ -121,7 +122,7 @@ fn IncidentBody(i: IncidentView) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ol>
-            <form method="post" action={<NoteIncident as ServerFn>::url()} class="note-form">
+            <form method="post" action={<NoteIncident as ServerFn>::url()} class="note-form" hidden=!can_edit>
                 <input type="hidden" name="id" value=id.clone()/>
                 <label>"Note " <textarea name="text" required maxlength="20000" rows="2"></textarea></label>
                 <button type="submit">"Add note"</button>
@@ -130,7 +131,7 @@ fn IncidentBody(i: IncidentView) -> impl IntoView {
         <section class="card" aria-labelledby="postmortem-h">
             <h2 id="postmortem-h">"Postmortem"</h2>
             {i.postmortem.clone().map(|p| view! { <p class="postmortem">{p}</p> })}
-            <form method="post" action={<PostmortemIncident as ServerFn>::url()} class="note-form">
+            <form method="post" action={<PostmortemIncident as ServerFn>::url()} class="note-form" hidden=!can_edit>
                 <input type="hidden" name="id" value=id.clone()/>
                 <label>"What happened, why, and what changes "
                     <textarea name="text" required maxlength="20000" rows="4">{i.postmortem.unwrap_or_default()}</textarea>

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod anomalies;
 pub mod forecast;
 pub mod incidents;
+pub mod login;
 pub mod overview;
 
 use crate::model::{TimeRange, RANGES};

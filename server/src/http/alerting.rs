@@ -4,13 +4,12 @@
 //! Every route needs an admin API token (`Authorization: Bearer`); signed-in users with roles
 //! come with the users issue and go through the same check.
 
+use super::authz::{AsEditor, AsViewer};
 use super::ApiError;
 use crate::alerting::AlertingError;
 use crate::app_state::AppState;
-use crate::store::KeyKind;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -61,37 +60,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/deliveries/{id}/retry", post(retry_delivery))
 }
 
-/// A caller holding the admin token; `actor` names them in incident timelines.
-pub struct Admin {
-    pub actor: String,
-}
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing admin token: send Authorization: Bearer <token>")
-            })?;
-        match state.keys.check(presented).await? {
-            Some(key) if key.kind == KeyKind::Admin => Ok(Admin {
-                actor: format!("token {}…", key.prefix),
-            }),
-            Some(_) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this key may not manage alerting; use an admin token",
-            )),
-            None => Err(ApiError::unauthorized("invalid admin token")),
-        }
-    }
-}
-
 impl From<AlertingError> for ApiError {
     fn from(e: AlertingError) -> Self {
         match e {
@@ -136,44 +104,49 @@ fn created(id: String) -> Response {
 }
 
 async fn create_channel(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(created(s.alerting.create_channel(&bytes).await?))
+    let id = s.alerting.create_channel(&bytes).await?;
+    who.audit(&s, "channel.create", &id).await;
+    Ok(created(id))
 }
 
-async fn channels(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn channels(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "channels": s.alerting.channels().await? })).into_response())
 }
 
 async fn delete_channel(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     s.alerting.delete_channel(&id).await?;
+    who.audit(&s, "channel.delete", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn create_rule(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(created(s.alerting.create_rule(&bytes).await?))
+    let id = s.alerting.create_rule(&bytes).await?;
+    who.audit(&s, "rule.create", &id).await;
+    Ok(created(id))
 }
 
-async fn rules(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn rules(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "rules": s.alerting.rules().await? })).into_response())
 }
 
 async fn rule(
-    _: Admin,
+    _: AsViewer,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -181,7 +154,7 @@ async fn rule(
 }
 
 async fn update_rule(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
@@ -189,15 +162,17 @@ async fn update_rule(
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
     s.alerting.update_rule(&id, &bytes).await?;
+    who.audit(&s, "rule.update", &id).await;
     Ok(Json(json!({ "id": id })).into_response())
 }
 
 async fn delete_rule(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     s.alerting.delete_rule(&id).await?;
+    who.audit(&s, "rule.delete", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -207,7 +182,7 @@ struct PreviewParams {
 }
 
 async fn preview_rule(
-    _: Admin,
+    _: AsEditor,
     State(s): State<AppState>,
     Query(p): Query<PreviewParams>,
     headers: axum::http::HeaderMap,
@@ -231,21 +206,23 @@ async fn preview_rule(
     .into_response())
 }
 
-async fn alerts(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn alerts(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "alerts": s.alerting.alerts().await? })).into_response())
 }
 
 async fn create_silence(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(created(s.alerting.create_silence(&bytes).await?))
+    let id = s.alerting.create_silence(&bytes).await?;
+    who.audit(&s, "silence.create", &id).await;
+    Ok(created(id))
 }
 
-async fn silences(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn silences(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     let list: Vec<serde_json::Value> = s
         .alerting
         .silences(false)
@@ -261,11 +238,12 @@ async fn silences(_: Admin, State(s): State<AppState>) -> Result<Response, ApiEr
 }
 
 async fn expire_silence(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     s.alerting.expire_silence(&id).await?;
+    who.audit(&s, "silence.expire", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -276,7 +254,7 @@ struct IncidentParams {
 }
 
 async fn incidents(
-    _: Admin,
+    _: AsViewer,
     State(s): State<AppState>,
     Query(p): Query<IncidentParams>,
 ) -> Result<Response, ApiError> {
@@ -300,7 +278,7 @@ async fn incidents(
 }
 
 async fn incident(
-    _: Admin,
+    _: AsViewer,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -308,19 +286,19 @@ async fn incident(
 }
 
 async fn acknowledge(
-    admin: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(s.alerting.acknowledge(&id, &admin.actor).await?).into_response())
+    Ok(Json(s.alerting.acknowledge(&id, who.actor()).await?).into_response())
 }
 
 async fn resolve(
-    admin: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(s.alerting.resolve(&id, &admin.actor).await?).into_response())
+    Ok(Json(s.alerting.resolve(&id, who.actor()).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -330,7 +308,7 @@ struct Note {
 }
 
 async fn add_note(
-    admin: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
@@ -338,36 +316,33 @@ async fn add_note(
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
     let note: Note = alerts::from_json(&bytes).map_err(AlertingError::from)?;
-    Ok(Json(s.alerting.add_note(&id, &admin.actor, &note.text).await?).into_response())
+    Ok(Json(s.alerting.add_note(&id, who.actor(), &note.text).await?).into_response())
 }
 
 async fn update_incident(
-    admin: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(Json(
-        s.alerting
-            .update_incident(&id, &admin.actor, &bytes)
-            .await?,
-    )
-    .into_response())
+    Ok(Json(s.alerting.update_incident(&id, who.actor(), &bytes).await?).into_response())
 }
 
 async fn create_policy(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(created(s.alerting.create_escalation_policy(&bytes).await?))
+    let id = s.alerting.create_escalation_policy(&bytes).await?;
+    who.audit(&s, "escalation_policy.create", &id).await;
+    Ok(created(id))
 }
 
-async fn policies(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn policies(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     let list: Vec<serde_json::Value> = s
         .alerting
         .escalation_policies()
@@ -383,16 +358,18 @@ async fn policies(_: Admin, State(s): State<AppState>) -> Result<Response, ApiEr
 }
 
 async fn create_rotation(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     body(&headers, &bytes)?;
-    Ok(created(s.alerting.create_rotation(&bytes).await?))
+    let id = s.alerting.create_rotation(&bytes).await?;
+    who.audit(&s, "oncall_rotation.create", &id).await;
+    Ok(created(id))
 }
 
-async fn rotations(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn rotations(_: AsViewer, State(s): State<AppState>) -> Result<Response, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let list: Vec<serde_json::Value> = s
         .alerting
@@ -416,7 +393,7 @@ struct DeliveryParams {
 }
 
 async fn deliveries(
-    _: Admin,
+    _: AsViewer,
     State(s): State<AppState>,
     Query(p): Query<DeliveryParams>,
 ) -> Result<Response, ApiError> {
@@ -438,11 +415,12 @@ async fn deliveries(
 }
 
 async fn retry_delivery(
-    _: Admin,
+    who: AsEditor,
     State(s): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     s.alerting.retry_delivery(id).await?;
+    who.audit(&s, "delivery.retry", &id.to_string()).await;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -453,7 +431,7 @@ struct HistoryParams {
 }
 
 async fn history(
-    _: Admin,
+    _: AsViewer,
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(p): Query<HistoryParams>,

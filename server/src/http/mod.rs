@@ -1,6 +1,7 @@
 //! The HTTP edge: one router for the API, the ingest endpoints, operations and the dashboard.
 
 mod alerting;
+pub mod authz;
 pub mod error;
 mod ingest;
 mod ops;
@@ -29,8 +30,17 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::prometheus))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/api/v1/login", post(authz::login_api))
+        .route("/api/v1/logout", post(authz::logout))
+        .route("/api/v1/audit", get(authz::audit))
+        .route("/login", post(authz::login_form))
+        .route("/logout", post(authz::logout))
         .merge(alerting::routes())
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
         .with_state(state.clone());
-    api.merge(site::router(state))
+    api.merge(site::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            authz::middleware,
+        ))
 }

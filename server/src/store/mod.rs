@@ -1,12 +1,14 @@
 //! Storage: one `Store` trait with a SQLite and a PostgreSQL implementation, picked from the
 //! database URL. Both run the same conformance suite (`tests/store_conformance.rs`).
 
+pub mod accounts;
 pub mod alerting;
 mod postgres;
 mod rollup;
 mod sql;
 mod sqlite;
 
+pub use accounts::{AccountStore, AuditEntry, SessionRow, UserRow};
 pub use alerting::{
     AlertChanges, AlertStore, Attempt, Delivery, Document, IncidentEvent, IncidentRow, InstanceRow,
     NewDelivery, TransitionRow,
@@ -148,7 +150,7 @@ pub struct ApiKey {
 
 /// Everything Osprey keeps, behind one interface per backend.
 #[async_trait]
-pub trait Store: AlertStore + Send + Sync + 'static {
+pub trait Store: AlertStore + AccountStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

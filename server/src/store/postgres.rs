@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 shared_sql!(Postgres);
 super::alerting::alert_store!(PgStore, Postgres, pool, pool);
+super::accounts::account_store!(PgStore, Postgres, pool, pool);
 
 const DAY_MS: i64 = 86_400_000;
 /// Tables partitioned by day, with their time column.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 shared_sql!(Sqlite);
 super::alerting::alert_store!(SqliteStore, Sqlite, writer, readers);
+super::accounts::account_store!(SqliteStore, Sqlite, writer, readers);
 
 /// Rows deleted per statement by retention, so ingest is never blocked for long.
 const EXPIRE_CHUNK: i64 = 20_000;

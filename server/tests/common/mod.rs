@@ -13,6 +13,9 @@ pub fn config(dir: &std::path::Path) -> Config {
     c.auth.ingest_key = Some(Secret::new(INGEST_KEY));
     c.auth.admin_token = Some(Secret::new("test-admin-token"));
     c.storage.database_url = format!("sqlite://{}", dir.join("osprey.db").display());
+    // Tests read without signing in unless they test signing in (tests/auth.rs).
+    c.auth.anonymous_read = true;
+    c.auth.admin_password = Some(Secret::new("test-admin-password"));
     c
 }
 

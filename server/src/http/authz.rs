@@ -1,0 +1,384 @@
+//! Who is asking, and whether they may: one middleware for every request, one extractor for
+//! every management endpoint, and sign-in and sign-out.
+//!
+//! - A `Bearer` admin token acts as an admin; an ingest key may only ingest.
+//! - A session cookie acts as its user, with the user's role.
+//! - Anyone else is anonymous: a viewer when `auth.anonymous_read` is on, else nobody.
+//!
+//! Reading (pages, the query API, server functions) needs at least a viewer; management
+//! endpoints name their role with [`Authorized`]; the dashboard's server functions check for an
+//! editor themselves (`app::auth::require_editor`) from the [`Who`] this middleware attaches.
+//!
+//! CSRF: a state-changing request that a browser could send on its own (it carries the session
+//! cookie, or is a sign-in or server-function form post) must come from this site's own pages:
+//! its `Origin` (or, lacking one, `Referer`) must name the host it was sent to. Together with
+//! `SameSite=Lax` cookies this refuses cross-site forms and fetches.
+
+use super::ApiError;
+use crate::accounts::{Denied, LoginError, Principal, Role, SESSION_COOKIE};
+use crate::app_state::AppState;
+use crate::store::KeyKind;
+use app::model::Who;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
+}
+
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .filter(|t| !t.is_empty())
+}
+
+/// The requester's address, when the server knows it.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// The requester's address as an extractor; `None` when served without connection info.
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
+/// Establishes who sent a request. A bearer token that matches nothing is an error (401).
+pub async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    if let Some(token) = bearer(headers) {
+        return match state.keys.check(token).await? {
+            Some(key) => Ok(Principal {
+                name: format!("token {}…", key.prefix),
+                role: (key.kind == KeyKind::Admin).then_some(Role::Admin),
+                session: None,
+            }),
+            None => Err(ApiError::unauthorized("invalid API token")),
+        };
+    }
+    if let Some(token) = session_token(headers) {
+        if let Some(p) = state.accounts.session(token).await {
+            return Ok(p);
+        }
+    }
+    let anonymous = state.accounts.anonymous_read().then_some(Role::Viewer);
+    Ok(Principal::anonymous(anonymous))
+}
+
+fn denied(d: Denied) -> ApiError {
+    match d {
+        Denied::SignIn => ApiError::unauthorized("sign in, or send Authorization: Bearer <token>"),
+        Denied::Forbidden { needed } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the {} role", needed.as_str()),
+        ),
+    }
+}
+
+/// Whether the request comes from a page of this site (`Origin` or `Referer` names the host).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    match source {
+        Some(url) => url
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next() == Some(host))
+            .unwrap_or(false),
+        None => false,
+    }
+}
+
+/// Paths that authenticate themselves (ingest keys) or must work signed out.
+fn open_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/ingest"
+            | "/api/v1/login"
+            | "/api/v1/logout"
+            | "/login"
+            | "/logout"
+            | "/metrics"
+            | "/healthz"
+            | "/readyz"
+            | "/api/openapi.json"
+    ) || path.starts_with("/v1/")
+        || path.starts_with("/pkg/")
+}
+
+/// A page a browser navigates to (as opposed to an asset or an API call).
+fn is_page(req: &Request) -> bool {
+    req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+        && !req.uri().path().starts_with("/api/")
+}
+
+/// Runs on every request: CSRF check, reader check, and the [`Who`] for pages.
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let headers = req.headers();
+    let browser_borne = session_token(headers).is_some()
+        || path == "/login"
+        || path == "/logout"
+        || path.starts_with("/_osprey/");
+    if unsafe_method && browser_borne && bearer(headers).is_none() && !same_origin(headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "cross-site request refused: it must come from this site's pages",
+        )
+        .into_response();
+    }
+    if path == "/api/v1/ingest" || path.starts_with("/v1/") {
+        // Ingest checks its own keys.
+        return next.run(req).await;
+    }
+    let principal = match principal(&state, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let reads = path.starts_with("/api/v1/") || path.starts_with("/_osprey/") || is_page(&req);
+    if reads && !open_path(&path) {
+        if let Err(d) = principal.require(Role::Viewer) {
+            if is_page(&req) && d == Denied::SignIn {
+                let next_url = req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "/".into());
+                let target = format!("/login?next={}", percent_encode(&next_url));
+                return Redirect::to(&target).into_response();
+            }
+            return denied(d).into_response();
+        }
+    }
+    req.extensions_mut().insert(Who {
+        name: principal.name.clone(),
+        role: principal
+            .role
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+        signed_in: principal.session.is_some(),
+    });
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A caller with at least role `R` (0 viewer, 1 editor, 2 admin), and where they are.
+pub struct Authorized<const R: u8> {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+pub type AsViewer = Authorized<0>;
+pub type AsEditor = Authorized<1>;
+pub type AsAdmin = Authorized<2>;
+
+impl<const R: u8> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = match parts.extensions.get::<Principal>() {
+            Some(p) => p.clone(),
+            None => principal(state, &parts.headers).await?,
+        };
+        let needed = match R {
+            0 => Role::Viewer,
+            1 => Role::Editor,
+            _ => Role::Admin,
+        };
+        principal.require(needed).map_err(denied)?;
+        Ok(Authorized {
+            principal,
+            ip: client_ip(&parts.extensions),
+        })
+    }
+}
+
+impl<const R: u8> Authorized<R> {
+    /// How this caller appears in timelines and the audit log.
+    pub fn actor(&self) -> &str {
+        &self.principal.name
+    }
+
+    /// Records what this caller did in the audit log.
+    pub async fn audit(&self, state: &AppState, action: &str, target: &str) {
+        state
+            .accounts
+            .record(self.actor(), action, target, self.ip.as_deref(), "")
+            .await;
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+fn too_many(retry_after: std::time::Duration) -> ApiError {
+    ApiError {
+        retry_after: Some(retry_after.as_secs().max(1)),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed sign-ins; try again later",
+        )
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /api/v1/login` `{"username", "password"}` → 200 and a session cookie.
+pub async fn login_api(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(c): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    match state
+        .accounts
+        .login(&c.username, &c.password, ip.as_deref())
+        .await
+    {
+        Ok((token, user)) => {
+            let body = Json(json!({"username": user.username, "role": user.role}));
+            Ok(with_cookie(
+                body.into_response(),
+                &state.accounts.session_cookie(&token),
+            ))
+        }
+        Err(LoginError::Invalid) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong username or password",
+        )),
+        Err(LoginError::RateLimited { retry_after }) => Err(too_many(retry_after)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The sign-in page's form: on success back to `next`, else back to the form with the reason.
+pub async fn login_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = Some(f.next.as_str())
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or("/");
+    match state
+        .accounts
+        .login(&f.username, &f.password, ip.as_deref())
+        .await
+    {
+        Ok((token, _)) => with_cookie(
+            Redirect::to(next).into_response(),
+            &state.accounts.session_cookie(&token),
+        ),
+        Err(LoginError::Invalid) => Redirect::to(&format!(
+            "/login?error=invalid&next={}",
+            percent_encode(next)
+        ))
+        .into_response(),
+        Err(LoginError::RateLimited { .. }) => Redirect::to(&format!(
+            "/login?error=limited&next={}",
+            percent_encode(next)
+        ))
+        .into_response(),
+    }
+}
+
+/// `POST /api/v1/logout` and the sign-out button: ends the session on the server.
+pub async fn logout(State(state): State<AppState>, req: Request) -> Response {
+    let ip = client_ip(req.extensions());
+    if let Ok(p) = principal(&state, req.headers()).await {
+        state.accounts.logout(&p, ip.as_deref()).await;
+    }
+    let response = if req.uri().path() == "/logout" {
+        Redirect::to("/").into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    };
+    with_cookie(response, &state.accounts.clear_cookie())
+}
+
+#[derive(Deserialize)]
+pub struct AuditParams {
+    from: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/audit` (admins).
+pub async fn audit(
+    _: AsAdmin,
+    State(state): State<AppState>,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let from =
+        crate::query::params::parse_time("from", p.from.as_deref().unwrap_or("now-7d"), now)?;
+    let entries = state
+        .store
+        .audit_log(from, p.limit.unwrap_or(200).min(5_000))
+        .await?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            json!({"time": e.ts, "actor": e.actor, "action": e.action, "target": e.target,
+                   "ip": e.ip, "detail": e.detail})
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })).into_response())
+}

@@ -1,0 +1,356 @@
+//! Signing in, sessions, roles, CSRF and the audit log, through the router.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use osprey::accounts::Role;
+use osprey::Osprey;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const HOST: &str = "osprey.test";
+
+struct Harness {
+    osprey: Osprey,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.auth.anonymous_read = false;
+    config.alerts.eval_interval = "1h".into();
+    let osprey = Osprey::start(config).await.expect("start");
+    let router = osprey.router();
+    Harness {
+        osprey,
+        router,
+        _dir: dir,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Cred<'a> {
+    None,
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+async fn call(
+    h: &Harness,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    cred: Cred<'_>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"));
+    match cred {
+        Cred::None => {}
+        Cred::Bearer(t) => req = req.header(header::AUTHORIZATION, format!("Bearer {t}")),
+        Cred::Cookie(c) => req = req.header(header::COOKIE, c),
+    }
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_default();
+    let resp = h
+        .router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Signs in and returns the `Cookie` header value of the session.
+async fn sign_in(h: &Harness, username: &str, password: &str) -> String {
+    let (status, headers, body) = call(
+        h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": username, "password": password})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_management_endpoint_checks_the_role() {
+    let h = start().await;
+    let accounts = &h.osprey.state.accounts;
+    accounts
+        .create_user("vera", "viewer-password", Role::Viewer)
+        .await
+        .unwrap();
+    accounts
+        .create_user("ed", "editor-password", Role::Editor)
+        .await
+        .unwrap();
+    let viewer = sign_in(&h, "vera", "viewer-password").await;
+    let editor = sign_in(&h, "ed", "editor-password").await;
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+
+    let rule = json!({"name": "r", "query": {"metric": "m"}, "condition": {"op": ">", "threshold": 1}, "severity": "info"});
+    let silence = json!({"matchers": [{"label": "service", "op": "=", "value": "x"}], "ends_at": common::now_ms() + 60_000});
+    let channel = json!({"name": "c", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/"}});
+    // (method, path, body, least role; None: anyone signed in or not)
+    let cases: Vec<(&str, &str, Option<Value>, Role)> = vec![
+        ("GET", "/api/v1/query_range?metric=m", None, Role::Viewer),
+        ("GET", "/api/v1/metrics", None, Role::Viewer),
+        ("GET", "/api/v1/anomalies", None, Role::Viewer),
+        ("GET", "/api/v1/alerts", None, Role::Viewer),
+        ("GET", "/api/v1/alert-rules", None, Role::Viewer),
+        ("GET", "/api/v1/incidents", None, Role::Viewer),
+        ("GET", "/api/v1/channels", None, Role::Viewer),
+        ("GET", "/api/v1/deliveries", None, Role::Viewer),
+        ("POST", "/api/v1/alert-rules", Some(rule), Role::Editor),
+        (
+            "POST",
+            "/api/v1/alert-rules/preview",
+            Some(
+                json!({"name": "r", "query": {"metric": "m"}, "condition": {"op": ">", "threshold": 1}, "severity": "info"}),
+            ),
+            Role::Editor,
+        ),
+        ("POST", "/api/v1/channels", Some(channel), Role::Editor),
+        ("POST", "/api/v1/silences", Some(silence), Role::Editor),
+        ("GET", "/api/v1/audit", None, Role::Admin),
+    ];
+    let creds: Vec<(&str, Cred, Option<Role>)> = vec![
+        ("nobody", Cred::None, None),
+        ("ingest key", Cred::Bearer(common::INGEST_KEY), None),
+        ("viewer", Cred::Cookie(&viewer), Some(Role::Viewer)),
+        ("editor", Cred::Cookie(&editor), Some(Role::Editor)),
+        ("admin", Cred::Cookie(&admin), Some(Role::Admin)),
+        (
+            "admin token",
+            Cred::Bearer("test-admin-token"),
+            Some(Role::Admin),
+        ),
+    ];
+    for (method, path, body, least) in &cases {
+        for (who, cred, role) in &creds {
+            let (status, _, reply) = call(&h, method, path, body.clone(), *cred).await;
+            let expected = match (role, who) {
+                (None, &"nobody") => StatusCode::UNAUTHORIZED,
+                (None, _) => StatusCode::FORBIDDEN,
+                (Some(r), _) if r < least => StatusCode::FORBIDDEN,
+                _ => {
+                    assert!(
+                        status.is_success(),
+                        "{who} {method} {path}: {status} {reply}"
+                    );
+                    continue;
+                }
+            };
+            assert_eq!(status, expected, "{who} {method} {path}: {reply}");
+            assert!(reply["error"]["code"].is_string(), "{reply}");
+        }
+    }
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_sign_in_out_and_are_rate_limited() {
+    let h = start().await;
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Cookie(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&h, "POST", "/api/v1/logout", None, Cred::Cookie(&admin)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Cookie(&admin)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the server revoked the session"
+    );
+    let (status, _, _) = call(
+        &h,
+        "GET",
+        "/api/v1/alerts",
+        None,
+        Cred::Cookie("osprey_session=forged"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Five wrong passwords for one user, then even the right one waits.
+    for _ in 0..5 {
+        let (status, _, body) = call(
+            &h,
+            "POST",
+            "/api/v1/login",
+            Some(json!({"username": "admin", "password": "wrong"})),
+            Cred::None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let (status, headers, body) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": "admin", "password": "test-admin-password"})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+
+    // A page asks the signed-out to sign in, and comes back after.
+    let req = Request::get("/alerts?x=1")
+        .header(header::ACCEPT, "text/html")
+        .body(Body::empty())
+        .unwrap();
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_redirection());
+    assert_eq!(
+        resp.headers()[header::LOCATION],
+        "/login?next=/alerts%3Fx%3D1"
+    );
+    let req = Request::get("/login")
+        .header(header::ACCEPT, "text/html")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        h.router.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn cross_site_requests_with_a_session_are_refused() {
+    let h = start().await;
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+    let silence = json!({"matchers": [{"label": "service", "op": "=", "value": "x"}], "ends_at": common::now_ms() + 60_000});
+    for origin in [Some("https://evil.example"), None] {
+        let mut req = Request::post("/api/v1/silences")
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &admin)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        let resp = h
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(silence.to_string())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "origin {origin:?}");
+        let body: Value =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["error"]["code"], "csrf");
+    }
+    // The same request from this site's page goes through.
+    let (status, _, body) = call(
+        &h,
+        "POST",
+        "/api/v1/silences",
+        Some(silence),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A server function posted from another site is refused too.
+    let req = Request::post("/_osprey/dismiss_anomaly")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("series_id=1&ts=1"))
+        .unwrap();
+    assert_eq!(
+        h.router.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_records_sign_ins_and_changes() {
+    let h = start().await;
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": "admin", "password": "nope"})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+    let rule = json!({"name": "r", "query": {"metric": "m"}, "condition": {"op": ">", "threshold": 1}, "severity": "info"});
+    let (status, _, created) = call(
+        &h,
+        "POST",
+        "/api/v1/alert-rules",
+        Some(rule),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, log) = call(
+        &h,
+        "GET",
+        "/api/v1/audit",
+        None,
+        Cred::Bearer("test-admin-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries: Vec<(String, String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert!(e["time"].as_i64().unwrap() > 0);
+            (
+                e["actor"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+                e["target"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let rule_id = created["id"].as_str().unwrap().to_string();
+    assert!(
+        entries.contains(&("admin".into(), "rule.create".into(), rule_id)),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&("admin".into(), "login".into(), "admin".into())),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&("anonymous".into(), "login_failed".into(), "admin".into())),
+        "{entries:?}"
+    );
+    h.osprey.shutdown().await;
+}
