@@ -364,7 +364,7 @@ impl Accounts {
             .map_err(|e| e.to_string())?
             .is_some()
         {
-            return Err(format!("username: {username:?} is taken"));
+            return Err(format!("conflict: username {username:?} is taken"));
         }
         let now = now_ms();
         let password = password.to_string();
@@ -385,6 +385,104 @@ impl Accounts {
             .await
             .map_err(|e| e.to_string())?;
         Ok(user)
+    }
+}
+
+/// A user as the API lists it: never the hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for UserView {
+    fn from(u: UserRow) -> Self {
+        UserView {
+            id: u.id,
+            username: u.username,
+            role: u.role,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// What `PATCH /api/v1/users/{id}` may change.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
+
+impl Accounts {
+    pub async fn users(&self) -> StoreResult<Vec<UserView>> {
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(UserView::from)
+            .collect())
+    }
+
+    /// Changes a user's role, password or disabled flag. Any such change signs the user out
+    /// everywhere, so a demoted or disabled user keeps no session. Returns what changed, for the
+    /// audit log, or `Err` with `field: message`.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+    ) -> Result<(UserView, Vec<String>), String> {
+        let mut user = self
+            .store
+            .user(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("not found: user {id}"))?;
+        let mut changed = Vec::new();
+        if let Some(role) = &patch.role {
+            let role = Role::parse(role).ok_or("role: expected viewer, editor or admin")?;
+            if role.as_str() != user.role {
+                changed.push(format!("role.change {} → {}", user.role, role.as_str()));
+                user.role = role.as_str().into();
+            }
+        }
+        if let Some(disabled) = patch.disabled.filter(|d| *d != user.disabled) {
+            changed.push(if disabled {
+                "user.disable".into()
+            } else {
+                "user.enable".into()
+            });
+            user.disabled = disabled;
+        }
+        if let Some(password) = patch.password {
+            if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
+                return Err(format!(
+                    "password: at least {MIN_PASSWORD_CHARS} characters"
+                ));
+            }
+            user.password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(|e| e.to_string())?;
+            changed.push("password.change".into());
+        }
+        if !changed.is_empty() {
+            user.updated_at = now_ms();
+            self.store
+                .put_user(&user)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.store
+                .revoke_sessions_of(&user.id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok((user.into(), changed))
     }
 }
 

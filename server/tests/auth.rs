@@ -137,6 +137,13 @@ async fn every_management_endpoint_checks_the_role() {
         ("POST", "/api/v1/channels", Some(channel), Role::Editor),
         ("POST", "/api/v1/silences", Some(silence), Role::Editor),
         ("GET", "/api/v1/audit", None, Role::Admin),
+        ("GET", "/api/v1/users", None, Role::Admin),
+        (
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "new", "password": "long enough pw", "role": "viewer"})),
+            Role::Admin,
+        ),
     ];
     let creds: Vec<(&str, Cred, Option<Role>)> = vec![
         ("nobody", Cred::None, None),
@@ -151,8 +158,12 @@ async fn every_management_endpoint_checks_the_role() {
         ),
     ];
     for (method, path, body, least) in &cases {
-        for (who, cred, role) in &creds {
-            let (status, _, reply) = call(&h, method, path, body.clone(), *cred).await;
+        for (i, (who, cred, role)) in creds.iter().enumerate() {
+            let mut body = body.clone();
+            if let Some(user) = body.as_mut().and_then(|b| b.get_mut("username")) {
+                *user = json!(format!("new-{i}"));
+            }
+            let (status, _, reply) = call(&h, method, path, body, *cred).await;
             let expected = match (role, who) {
                 (None, &"nobody") => StatusCode::UNAUTHORIZED,
                 (None, _) => StatusCode::FORBIDDEN,
@@ -352,5 +363,137 @@ async fn the_audit_log_records_sign_ins_and_changes() {
         entries.contains(&("anonymous".into(), "login_failed".into(), "admin".into())),
         "{entries:?}"
     );
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_a_demotion_ends_their_sessions() {
+    let h = start().await;
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+    let (status, _, body) = call(
+        &h,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "ed", "password": "short", "role": "editor"})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "password", "{body}");
+    let (status, _, body) = call(
+        &h,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "ed", "password": "editor-password", "role": "boss"})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("role"))
+    );
+    let (status, _, created) = call(
+        &h,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "ed", "password": "editor-password", "role": "editor"})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "ed", "password": "editor-password", "role": "editor"})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "usernames are unique");
+    let (_, _, list) = call(&h, "GET", "/api/v1/users", None, Cred::Cookie(&admin)).await;
+    assert!(
+        !list.to_string().contains("argon2"),
+        "hashes never leave: {list}"
+    );
+
+    let ed = sign_in(&h, "ed", "editor-password").await;
+    let silence = json!({"matchers": [{"label": "service", "op": "=", "value": "x"}], "ends_at": common::now_ms() + 60_000});
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/silences",
+        Some(silence.clone()),
+        Cred::Cookie(&ed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().unwrap();
+    let (status, _, body) = call(
+        &h,
+        "PATCH",
+        &format!("/api/v1/users/{id}"),
+        Some(json!({"role": "viewer"})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (StatusCode::OK, Some("viewer")),
+        "{body}"
+    );
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Cookie(&ed)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the demotion signed ed out"
+    );
+    let ed = sign_in(&h, "ed", "editor-password").await;
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/silences",
+        Some(silence),
+        Cred::Cookie(&ed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer now");
+    let (status, _, _) = call(
+        &h,
+        "PATCH",
+        &format!("/api/v1/users/{id}"),
+        Some(json!({"disabled": true})),
+        Cred::Cookie(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": "ed", "password": "editor-password"})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "disabled users cannot sign in"
+    );
+
+    let (_, _, log) = call(&h, "GET", "/api/v1/audit", None, Cred::Cookie(&admin)).await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "user.create",
+        "role.change",
+        "user.disable",
+        "silence.create",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
     h.osprey.shutdown().await;
 }

@@ -18,7 +18,7 @@
 //! Optional extensions: `description` (text), `labels` (map added to every alert),
 //! `group_by` (query labels: one alert instance per value combination), `escalation` (the
 //! id of an escalation policy for the incidents the rule opens), `nodata_for`
-//! (duration, default `for`), `query.window` (duration each evaluation aggregates over,
+//! (duration, default the longer of `for` and 5m), `query.window` (duration each evaluation aggregates over,
 //! default: the server's). Only `name`, `query.metric`, `condition` and `severity` are
 //! required; `agg` defaults to `avg`, `for` and `keep_firing_for` to `0s`. Durations are
 //! strings (`500ms`, `30s`, `5m`, `1h`, `1d`, `1w`, sums like `1h30m`) or whole milliseconds.
@@ -254,6 +254,10 @@ pub enum Condition {
     Absent { after_ms: i64 },
 }
 
+/// How long a rule's query must return nothing before its alert goes to nodata, unless the rule
+/// sets `nodata_for` (or a longer `for`).
+pub const DEFAULT_NODATA_MS: i64 = 5 * 60_000;
+
 /// The parts of a rule the state machine needs, small and `Copy` so the evaluation loop can
 /// hold it by value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -411,15 +415,22 @@ impl RuleSpec {
         }
         let query = self.query.validate()?;
         let condition = self.condition.validate()?;
+        let for_ms = optional_duration("for", self.for_.as_ref())?.unwrap_or(0);
         let trigger = Trigger {
             condition,
-            for_ms: optional_duration("for", self.for_.as_ref())?.unwrap_or(0),
+            for_ms,
             keep_firing_for_ms: optional_duration(
                 "keep_firing_for",
                 self.keep_firing_for.as_ref(),
             )?
             .unwrap_or(0),
-            nodata_for_ms: optional_duration("nodata_for", self.nodata_for.as_ref())?,
+            // A query that returns nothing for a moment (a new rule before its first data, a
+            // restarted exporter) is not worth paging anyone: unless the rule says otherwise,
+            // no data must last `for` and at least DEFAULT_NODATA_MS.
+            nodata_for_ms: Some(
+                optional_duration("nodata_for", self.nodata_for.as_ref())?
+                    .unwrap_or(for_ms.max(DEFAULT_NODATA_MS)),
+            ),
         };
         let severity = Severity::parse(&self.severity).ok_or_else(|| {
             ValidationError::at(
@@ -729,10 +740,10 @@ mod tests {
                 },
                 for_ms: 30_000,
                 keep_firing_for_ms: 60_000,
-                nodata_for_ms: None,
+                nodata_for_ms: Some(DEFAULT_NODATA_MS),
             }
         );
-        assert_eq!(rule.trigger.nodata_after_ms(), 30_000);
+        assert_eq!(rule.trigger.nodata_after_ms(), 300_000);
         assert_eq!(rule.severity, Severity::Critical);
         assert_eq!(rule.channels, vec!["ch-1".to_string()]);
     }
@@ -811,7 +822,7 @@ mod tests {
         assert_eq!(rule.query.window_ms, None);
         assert_eq!(rule.trigger.for_ms, 0);
         assert_eq!(rule.trigger.keep_firing_for_ms, 0);
-        assert_eq!(rule.trigger.nodata_after_ms(), 0);
+        assert_eq!(rule.trigger.nodata_after_ms(), DEFAULT_NODATA_MS);
         assert!(rule.channels.is_empty() && rule.labels.is_empty() && rule.group_by.is_empty());
         assert_eq!(rule.description, None);
     }
@@ -848,6 +859,7 @@ mod tests {
                 "condition": {"op": ">", "threshold": 500.0, "recover": 400.0},
                 "for": "30s",
                 "keep_firing_for": "1m",
+                "nodata_for": "5m",
                 "severity": "critical",
                 "channels": ["ch-1"],
                 "labels": {"team": "payments"}

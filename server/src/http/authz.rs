@@ -382,3 +382,82 @@ pub async fn audit(
         .collect();
     Ok(Json(json!({ "entries": entries })).into_response())
 }
+
+fn user_error(message: String) -> ApiError {
+    if let Some(rest) = message.strip_prefix("not found: ") {
+        return ApiError::not_found(format!("{rest} not found"));
+    }
+    if let Some(rest) = message.strip_prefix("conflict: ") {
+        return ApiError::new(StatusCode::CONFLICT, "conflict", rest.to_string());
+    }
+    let (field, text) = message.split_once(": ").unwrap_or(("", message.as_str()));
+    let e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", text.to_string());
+    if field.is_empty() {
+        e
+    } else {
+        e.field(field.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+}
+
+/// `POST /api/v1/users` (admins) → 201 `{"id"}`.
+pub async fn create_user(
+    who: AsAdmin,
+    State(state): State<AppState>,
+    Json(u): Json<NewUser>,
+) -> Result<Response, ApiError> {
+    let role = Role::parse(&u.role)
+        .ok_or_else(|| user_error("role: expected viewer, editor or admin".into()))?;
+    let user = state
+        .accounts
+        .create_user(&u.username, &u.password, role)
+        .await
+        .map_err(user_error)?;
+    who.audit(
+        &state,
+        "user.create",
+        &format!("{} ({})", user.username, user.role),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(json!({"id": user.id}))).into_response())
+}
+
+/// `GET /api/v1/users` (admins).
+pub async fn users(_: AsAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(json!({"users": state.accounts.users().await?})).into_response())
+}
+
+/// `PATCH /api/v1/users/{id}` `{"role", "disabled", "password"}` (admins).
+pub async fn update_user(
+    who: AsAdmin,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(patch): Json<crate::accounts::UserPatch>,
+) -> Result<Response, ApiError> {
+    let (user, changed) = state
+        .accounts
+        .update_user(&id, patch)
+        .await
+        .map_err(user_error)?;
+    for change in &changed {
+        let (action, detail) = change.split_once(' ').unwrap_or((change.as_str(), ""));
+        state
+            .accounts
+            .record(
+                who.actor(),
+                action,
+                &user.username,
+                who.ip.as_deref(),
+                detail,
+            )
+            .await;
+    }
+    Ok(Json(user).into_response())
+}

@@ -33,6 +33,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login", post(authz::login_api))
         .route("/api/v1/logout", post(authz::logout))
         .route("/api/v1/audit", get(authz::audit))
+        .route("/api/v1/users", post(authz::create_user).get(authz::users))
+        .route(
+            "/api/v1/users/{id}",
+            axum::routing::patch(authz::update_user),
+        )
         .route("/login", post(authz::login_form))
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())
