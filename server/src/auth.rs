@@ -1,11 +1,12 @@
 //! Credentials: ingest keys and admin tokens, stored only as SHA-256 hashes.
 
 use crate::config::Config;
-use crate::store::{ApiKey, KeyKind, Store, StoreResult};
+use crate::store::{ApiKey, KeyKind, KeyRow, Store, StoreResult};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// The project every key belongs to until projects exist.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -19,6 +20,7 @@ fn generate(kind: KeyKind) -> String {
     rand::thread_rng().fill_bytes(&mut bytes);
     let prefix = match kind {
         KeyKind::Ingest => "osp_ingest_",
+        KeyKind::Read => "osp_read_",
         KeyKind::Admin => "osp_admin_",
     };
     format!("{prefix}{}", hex::encode(bytes))
@@ -66,10 +68,22 @@ pub async fn bootstrap(store: &dyn Store, config: &Config) -> StoreResult<NewKey
     Ok(created)
 }
 
-/// Checks presented keys against the store, remembering the good ones.
+/// How long a checked key is trusted from memory before the store is asked again, so a key
+/// revoked by another process stops working within this time (at once in this one).
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Last-used times are written at most this often per key.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+struct Known {
+    key: ApiKey,
+    checked: Instant,
+    touched: Instant,
+}
+
+/// Checks presented keys against the store, remembering the good ones for a short while.
 pub struct KeyRing {
     store: Arc<dyn Store>,
-    known: RwLock<HashMap<String, ApiKey>>,
+    known: RwLock<HashMap<String, Known>>,
 }
 
 impl KeyRing {
@@ -80,20 +94,109 @@ impl KeyRing {
         }
     }
 
-    /// The stored key matching `presented`, if any.
+    /// The live stored key matching `presented`, if any; records its use.
     pub async fn check(&self, presented: &str) -> StoreResult<Option<ApiKey>> {
         let hash = hash_key(presented);
-        if let Some(k) = self.known.read().expect("key ring lock").get(&hash) {
-            return Ok(Some(k.clone()));
-        }
-        let found = self.store.find_key(&hash).await?;
-        if let Some(k) = &found {
-            let mut known = self.known.write().expect("key ring lock");
-            if known.len() > 10_000 {
-                known.clear();
+        let now = Instant::now();
+        let cached = self
+            .known
+            .read()
+            .expect("key ring lock")
+            .get(&hash)
+            .and_then(|k| {
+                (now.duration_since(k.checked) < KEY_CACHE_TTL)
+                    .then(|| (k.key.clone(), now.duration_since(k.touched) >= TOUCH_EVERY))
+            });
+        let from_cache = cached.is_some();
+        let (found, touch) = match cached {
+            Some((key, touch)) => (Some(key), touch),
+            None => (self.store.find_key(&hash).await?, true),
+        };
+        let mut known = self.known.write().expect("key ring lock");
+        match &found {
+            Some(k) => {
+                if known.len() > 10_000 {
+                    known.clear();
+                }
+                let entry = known.entry(hash.clone()).or_insert_with(|| Known {
+                    key: k.clone(),
+                    checked: now,
+                    touched: now,
+                });
+                if !from_cache {
+                    entry.checked = now;
+                }
+                if touch {
+                    entry.touched = now;
+                }
             }
-            known.insert(hash, k.clone());
+            None => {
+                known.remove(&hash);
+            }
+        }
+        drop(known);
+        if found.is_some() && touch {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let _ = store
+                    .touch_key(&hash, chrono::Utc::now().timestamp_millis())
+                    .await;
+            });
         }
         Ok(found)
     }
+
+    /// Forgets a revoked key at once.
+    pub fn forget(&self, hash: &str) {
+        self.known.write().expect("key ring lock").remove(hash);
+    }
+}
+
+/// A key as the API lists it: a short id and the prefix, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// `ingest`, `read` or `admin`.
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(k: KeyRow) -> Self {
+        KeyView {
+            id: k.hash[..16].to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            scope: k.kind,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// Creates a key of `kind`; returns its listing and the key itself, to show once.
+pub async fn create_key(
+    store: &dyn Store,
+    kind: KeyKind,
+    name: &str,
+) -> StoreResult<(KeyView, String)> {
+    let key = generate(kind);
+    let row = record(&key, kind);
+    let now = chrono::Utc::now().timestamp_millis();
+    store.put_named_key(&row, name, now).await?;
+    let view = KeyView {
+        id: row.hash[..16].to_string(),
+        name: name.to_string(),
+        prefix: row.prefix,
+        scope: kind.as_str().into(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Ok((view, key))
 }

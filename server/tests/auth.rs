@@ -144,6 +144,13 @@ async fn every_management_endpoint_checks_the_role() {
             Some(json!({"username": "new", "password": "long enough pw", "role": "viewer"})),
             Role::Admin,
         ),
+        ("GET", "/api/v1/keys", None, Role::Admin),
+        (
+            "POST",
+            "/api/v1/keys",
+            Some(json!({"name": "k", "scope": "read"})),
+            Role::Admin,
+        ),
     ];
     let creds: Vec<(&str, Cred, Option<Role>)> = vec![
         ("nobody", Cred::None, None),
@@ -493,6 +500,153 @@ async fn admins_manage_users_and_a_demotion_ends_their_sessions() {
         "user.disable",
         "silence.create",
     ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_rotated_and_revoked() {
+    let h = start().await;
+    let admin = Cred::Bearer("test-admin-token");
+    let (status, _, body) = call(
+        &h,
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"name": "grafana", "scope": "root"})),
+        admin,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("scope"))
+    );
+    let (status, _, created) = call(
+        &h,
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"name": "grafana", "scope": "read"})),
+        admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("osp_read_"), "{key}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // A read key reads and changes nothing.
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Bearer(&key)).await;
+    assert_eq!(status, StatusCode::OK);
+    let silence = json!({"matchers": [{"label": "service", "op": "=", "value": "x"}], "ends_at": common::now_ms() + 60_000});
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/silences",
+        Some(silence),
+        Cred::Bearer(&key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Listed by prefix and id only, with when it was last used.
+    let list = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let (_, _, list) = call(&h, "GET", "/api/v1/keys", None, admin).await;
+            let mine = list["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["id"] == id.as_str())
+                .cloned()
+                .unwrap();
+            if mine["last_used_at"].is_i64() {
+                return list;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("last use recorded");
+    assert!(
+        !list.to_string().contains(&key),
+        "the key itself is shown once only"
+    );
+
+    // Rotation: the new key works, the old one stops at once.
+    let (status, _, rotated) = call(
+        &h,
+        "POST",
+        &format!("/api/v1/keys/{id}/rotate"),
+        None,
+        admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let new_key = rotated["key"].as_str().unwrap().to_string();
+    assert_eq!(rotated["name"], "grafana");
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Bearer(&key)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the rotated-out key is revoked"
+    );
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Bearer(&new_key)).await;
+    assert_eq!(status, StatusCode::OK);
+    let new_id = rotated["id"].as_str().unwrap();
+    let (status, _, _) = call(&h, "DELETE", &format!("/api/v1/keys/{new_id}"), None, admin).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&h, "GET", "/api/v1/alerts", None, Cred::Bearer(&new_key)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = call(&h, "DELETE", &format!("/api/v1/keys/{new_id}"), None, admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An ingest key created here ingests, and revoking it stops ingest.
+    let (_, _, ingest) = call(
+        &h,
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"name": "shop", "scope": "ingest"})),
+        admin,
+    )
+    .await;
+    let ingest_key = ingest["key"].as_str().unwrap().to_string();
+    let batch = json!({"metrics": [{"timestamp": common::now_ms(), "name": "k.m", "value": 1}]});
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/ingest",
+        Some(batch.clone()),
+        Cred::Bearer(&ingest_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = call(
+        &h,
+        "DELETE",
+        &format!("/api/v1/keys/{}", ingest["id"].as_str().unwrap()),
+        None,
+        admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/ingest",
+        Some(batch),
+        Cred::Bearer(&ingest_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (_, _, log) = call(&h, "GET", "/api/v1/audit", None, admin).await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["key.create", "key.rotate", "key.revoke"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
     h.osprey.shutdown().await;

@@ -734,6 +734,52 @@ mod cases {
         );
         assert_eq!(store.audit_log(T0 + 1, 10).await.unwrap().len(), 1);
     }
+
+    pub async fn keys_are_named_touched_and_revoked(store: Arc<dyn Store>) {
+        let key = ApiKey {
+            hash: "ab".repeat(32),
+            prefix: "osp_read_abc".into(),
+            kind: KeyKind::Read,
+            project: "default".into(),
+        };
+        store.put_named_key(&key, "grafana", T0).await.unwrap();
+        assert_eq!(store.find_key(&key.hash).await.unwrap(), Some(key.clone()));
+        store.touch_key(&key.hash, T0 + 5).await.unwrap();
+        let listed = store.keys().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (
+                listed[0].name.as_str(),
+                listed[0].kind.as_str(),
+                listed[0].last_used_at
+            ),
+            ("grafana", "read", Some(T0 + 5))
+        );
+        assert!(store
+            .revoke_key("not hex at all!!", T0)
+            .await
+            .unwrap()
+            .is_none());
+        let revoked = store
+            .revoke_key(&key.hash[..16], T0 + 9)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(revoked.revoked_at, Some(T0 + 9));
+        assert!(
+            store.find_key(&key.hash).await.unwrap().is_none(),
+            "revoked keys are not found"
+        );
+        assert!(!store.has_key(KeyKind::Read).await.unwrap());
+        assert!(
+            store
+                .revoke_key(&key.hash[..16], T0 + 10)
+                .await
+                .unwrap()
+                .is_none(),
+            "already revoked"
+        );
+    }
 }
 
 macro_rules! conformance {
@@ -775,6 +821,7 @@ conformance! {
     alert_changes_are_written_together => 1000,
     two_open_incidents_of_one_group_are_refused => 1000,
     users_sessions_and_audit_entries => 1000,
+    keys_are_named_touched_and_revoked => 1000,
 }
 
 #[tokio::test]

@@ -70,7 +70,11 @@ pub async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principa
         return match state.keys.check(token).await? {
             Some(key) => Ok(Principal {
                 name: format!("token {}…", key.prefix),
-                role: (key.kind == KeyKind::Admin).then_some(Role::Admin),
+                role: match key.kind {
+                    KeyKind::Admin => Some(Role::Admin),
+                    KeyKind::Read => Some(Role::Viewer),
+                    KeyKind::Ingest => None,
+                },
                 session: None,
             }),
             None => Err(ApiError::unauthorized("invalid API token")),
@@ -460,4 +464,110 @@ pub async fn update_user(
             .await;
     }
     Ok(Json(user).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    name: String,
+    scope: String,
+}
+
+fn key_scope(scope: &str) -> Result<KeyKind, ApiError> {
+    KeyKind::parse(scope).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("scope {scope:?}: expected ingest, read or admin"),
+        )
+        .field("scope")
+    })
+}
+
+/// `POST /api/v1/keys` `{"name", "scope": "ingest|read|admin"}` (admins) → 201 with the key,
+/// shown this once.
+pub async fn create_key(
+    who: AsAdmin,
+    State(state): State<AppState>,
+    Json(k): Json<NewKey>,
+) -> Result<Response, ApiError> {
+    let kind = key_scope(&k.scope)?;
+    let name = k.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "1 to 200 characters",
+        )
+        .field("name"));
+    }
+    let (view, key) = crate::auth::create_key(state.store.as_ref(), kind, name).await?;
+    who.audit(
+        &state,
+        "key.create",
+        &format!("{} {} ({})", view.scope, view.prefix, view.name),
+    )
+    .await;
+    let mut body = serde_json::to_value(&view).expect("keys serialise");
+    body["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /api/v1/keys` (admins): prefixes only.
+pub async fn keys(_: AsAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let keys: Vec<crate::auth::KeyView> = state
+        .store
+        .keys()
+        .await?
+        .into_iter()
+        .map(crate::auth::KeyView::from)
+        .collect();
+    Ok(Json(json!({ "keys": keys })).into_response())
+}
+
+async fn revoke(state: &AppState, id: &str) -> Result<crate::store::KeyRow, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let key = state
+        .store
+        .revoke_key(id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("live key {id} not found")))?;
+    state.keys.forget(&key.hash);
+    Ok(key)
+}
+
+/// `DELETE /api/v1/keys/{id}` (admins): the key stops working at once.
+pub async fn revoke_key(
+    who: AsAdmin,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key = revoke(&state, &id).await?;
+    who.audit(
+        &state,
+        "key.revoke",
+        &format!("{} {} ({})", key.kind, key.prefix, key.name),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/keys/{id}/rotate` (admins): a new key of the same scope and name replaces it.
+pub async fn rotate_key(
+    who: AsAdmin,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let old = revoke(&state, &id).await?;
+    let kind = KeyKind::parse(&old.kind).unwrap_or(KeyKind::Ingest);
+    let (view, key) = crate::auth::create_key(state.store.as_ref(), kind, &old.name).await?;
+    who.audit(
+        &state,
+        "key.rotate",
+        &format!("{} {} → {}", old.kind, old.prefix, view.prefix),
+    )
+    .await;
+    let mut body = serde_json::to_value(&view).expect("keys serialise");
+    body["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

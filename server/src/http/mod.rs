@@ -38,6 +38,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{id}",
             axum::routing::patch(authz::update_user),
         )
+        .route("/api/v1/keys", post(authz::create_key).get(authz::keys))
+        .route(
+            "/api/v1/keys/{id}",
+            axum::routing::delete(authz::revoke_key),
+        )
+        .route("/api/v1/keys/{id}/rotate", post(authz::rotate_key))
         .route("/login", post(authz::login_form))
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())

@@ -42,8 +42,30 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A credential as listed: never the key or its hash, beyond a short id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub hash: String,
+    pub prefix: String,
+    /// `ingest`, `read` or `admin`.
+    pub kind: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
+    /// Stores a new key with its name.
+    async fn put_named_key(&self, key: &super::ApiKey, name: &str, now: i64) -> StoreResult<()>;
+    /// Every key, newest first.
+    async fn keys(&self) -> StoreResult<Vec<KeyRow>>;
+    /// Revokes the key whose hash starts with `hash_prefix` (16 hex digits); false if none is live.
+    async fn revoke_key(&self, hash_prefix: &str, now: i64) -> StoreResult<Option<KeyRow>>;
+    /// Records that a key was used.
+    async fn touch_key(&self, hash: &str, now: i64) -> StoreResult<()>;
+
     /// Inserts a user or replaces the one with the same id.
     async fn put_user(&self, user: &UserRow) -> StoreResult<()>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRow>>;
@@ -90,8 +112,73 @@ macro_rules! account_store {
                 })
             }
 
+            fn key_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<KeyRow> {
+                Ok(KeyRow {
+                    hash: r.try_get(0)?,
+                    prefix: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    revoked_at: r.try_get(5)?,
+                    last_used_at: r.try_get(6)?,
+                })
+            }
+
+            const KEY_COLUMNS: &str = "hash, prefix, kind, name, created_at, revoked_at, last_used_at";
+
             #[async_trait::async_trait]
             impl AccountStore for $store {
+                async fn put_named_key(&self, key: &crate::store::ApiKey, name: &str, now: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO api_keys (hash, prefix, kind, project, created_at, name) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&key.hash)
+                    .bind(&key.prefix)
+                    .bind(key.kind.as_str())
+                    .bind(&key.project)
+                    .bind(now)
+                    .bind(name)
+                    .execute(&self.$writer)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn keys(&self) -> StoreResult<Vec<KeyRow>> {
+                    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, hash");
+                    let rows = sqlx::query(&sql).fetch_all(&self.$reader).await?;
+                    rows.iter().map(key_row).collect()
+                }
+
+                async fn revoke_key(&self, hash_prefix: &str, now: i64) -> StoreResult<Option<KeyRow>> {
+                    if hash_prefix.len() != 16 || !hash_prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Ok(None);
+                    }
+                    let sql = format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys WHERE substr(hash, 1, 16) = $1 AND revoked_at IS NULL"
+                    );
+                    let Some(row) = sqlx::query(&sql).bind(hash_prefix).fetch_optional(&self.$writer).await? else {
+                        return Ok(None);
+                    };
+                    let mut key = key_row(&row)?;
+                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE hash = $2")
+                        .bind(now)
+                        .bind(&key.hash)
+                        .execute(&self.$writer)
+                        .await?;
+                    key.revoked_at = Some(now);
+                    Ok(Some(key))
+                }
+
+                async fn touch_key(&self, hash: &str, now: i64) -> StoreResult<()> {
+                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE hash = $2")
+                        .bind(now)
+                        .bind(hash)
+                        .execute(&self.$writer)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn put_user(&self, u: &UserRow) -> StoreResult<()> {
                     sqlx::query(concat!(
                         "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) ",

@@ -8,7 +8,7 @@ mod rollup;
 mod sql;
 mod sqlite;
 
-pub use accounts::{AccountStore, AuditEntry, SessionRow, UserRow};
+pub use accounts::{AccountStore, AuditEntry, KeyRow, SessionRow, UserRow};
 pub use alerting::{
     AlertChanges, AlertStore, Attempt, Delivery, Document, IncidentEvent, IncidentRow, InstanceRow,
     NewDelivery, TransitionRow,
@@ -126,14 +126,27 @@ pub struct ExpiryReport {
 /// Kinds of credentials kept (hashed) in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
+    /// Sends data only.
     Ingest,
+    /// Reads (a viewer's rights), for dashboards and scripts.
+    Read,
+    /// Everything.
     Admin,
 }
 
 impl KeyKind {
+    pub fn parse(text: &str) -> Option<KeyKind> {
+        match text {
+            "ingest" => Some(KeyKind::Ingest),
+            "read" => Some(KeyKind::Read),
+            "admin" => Some(KeyKind::Admin),
+            _ => None,
+        }
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Ingest => "ingest",
+            KeyKind::Read => "read",
             KeyKind::Admin => "admin",
         }
     }

@@ -448,7 +448,7 @@ macro_rules! shared_sql {
         }
 
         pub(crate) async fn find_key(pool: &Pool<$db>, hash: &str) -> StoreResult<Option<ApiKey>> {
-            let row = sqlx::query("SELECT hash, prefix, kind, project FROM api_keys WHERE hash = $1")
+            let row = sqlx::query("SELECT hash, prefix, kind, project FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
                 .bind(hash)
                 .fetch_optional(pool)
                 .await?;
@@ -457,7 +457,7 @@ macro_rules! shared_sql {
                 Ok(ApiKey {
                     hash: r.try_get(0)?,
                     prefix: r.try_get(1)?,
-                    kind: if kind == "admin" { KeyKind::Admin } else { KeyKind::Ingest },
+                    kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Ingest),
                     project: r.try_get(3)?,
                 })
             })
@@ -465,7 +465,7 @@ macro_rules! shared_sql {
         }
 
         pub(crate) async fn has_key(pool: &Pool<$db>, kind: KeyKind) -> StoreResult<bool> {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE kind = $1")
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE kind = $1 AND revoked_at IS NULL")
                 .bind(kind.as_str())
                 .fetch_one(pool)
                 .await?;
