@@ -651,3 +651,75 @@ async fn keys_are_created_listed_rotated_and_revoked() {
     }
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn pages_carry_a_nonce_policy_and_every_response_is_hardened() {
+    let h = start().await;
+    let admin = sign_in(&h, "admin", "test-admin-password").await;
+    let req = Request::get("/alerts")
+        .header(header::ACCEPT, "text/html")
+        .header(header::COOKIE, &admin)
+        .body(Body::empty())
+        .unwrap();
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resp.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(resp.headers().contains_key(header::REFERRER_POLICY));
+    let html = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce in the policy")
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let scripts = csp
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap();
+    assert!(
+        !scripts.contains("unsafe-inline"),
+        "no inline scripts without the nonce: {csp}"
+    );
+    // Every script the page carries is either external or has this response's nonce.
+    for tag in html.split("<script").skip(1) {
+        let open = tag.split('>').next().unwrap();
+        assert!(
+            open.contains("src=") || open.contains(&format!("nonce=\"{nonce}\"")),
+            "script without nonce: <script{open}>"
+        );
+    }
+    // A second page gets a different nonce.
+    let req = Request::get("/alerts")
+        .header(header::ACCEPT, "text/html")
+        .header(header::COOKIE, &admin)
+        .body(Body::empty())
+        .unwrap();
+    let again = h.router.clone().oneshot(req).await.unwrap();
+    assert_ne!(
+        again.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap(),
+        csp
+    );
+    // API answers may not be framed or run anything either.
+    let (_, headers, _) = call(&h, "GET", "/healthz", None, Cred::None).await;
+    assert_eq!(
+        headers[header::CONTENT_SECURITY_POLICY],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    h.osprey.shutdown().await;
+}

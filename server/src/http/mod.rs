@@ -54,4 +54,5 @@ pub fn router(state: AppState) -> Router {
             state,
             authz::middleware,
         ))
+        .layer(axum::middleware::from_fn(authz::security_headers))
 }
