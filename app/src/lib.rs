@@ -11,6 +11,8 @@ pub mod chart;
 pub mod downsample;
 pub mod islands;
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod settings;
 // Pages render only on the server; the browser bundle carries just the islands.
 #[cfg(feature = "ssr")]
 pub mod pages;

@@ -545,3 +545,37 @@ impl Who {
         matches!(self.role.as_str(), "editor" | "admin")
     }
 }
+
+/// A user as listed: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// A key as listed: a short id and the prefix, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// `ingest`, `read` or `admin`.
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub time: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}

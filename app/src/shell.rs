@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <A href="/forecast">"Forecast"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/incidents">"Incidents"</A>
+                    {(crate::auth::who().role == "admin").then(|| view! { <A href="/settings">"Settings"</A> })}
                     <WhoAmI/>
                 </nav>
                 <main class="content">
@@ -93,6 +94,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/alerts") view=pages::alerts::Alerts ssr=SsrMode::Async/>
                         <Route path=path!("/alerts/:id") view=pages::alerts::RuleDetail ssr=SsrMode::Async/>
                         <Route path=path!("/login") view=pages::login::Login/>
+                        <Route path=path!("/settings") view=pages::settings::Settings ssr=SsrMode::Async/>
                         <Route path=path!("/incidents") view=pages::incidents::Incidents ssr=SsrMode::Async/>
                         <Route path=path!("/incidents/:id") view=pages::incidents::IncidentDetail ssr=SsrMode::Async/>
                     </Routes>

@@ -388,15 +388,7 @@ impl Accounts {
     }
 }
 
-/// A user as the API lists it: never the hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UserView {
-    pub id: String,
-    pub username: String,
-    pub role: String,
-    pub disabled: bool,
-    pub created_at: i64,
-}
+pub use app::model::UserView;
 
 impl From<UserRow> for UserView {
     fn from(u: UserRow) -> Self {

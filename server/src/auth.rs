@@ -152,18 +152,7 @@ impl KeyRing {
     }
 }
 
-/// A key as the API lists it: a short id and the prefix, never the key.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct KeyView {
-    pub id: String,
-    pub name: String,
-    pub prefix: String,
-    /// `ingest`, `read` or `admin`.
-    pub scope: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
+pub use app::model::KeyView;
 
 impl From<KeyRow> for KeyView {
     fn from(k: KeyRow) -> Self {

@@ -6,6 +6,7 @@ pub mod forecast;
 pub mod incidents;
 pub mod login;
 pub mod overview;
+pub mod settings;
 
 use crate::model::{TimeRange, RANGES};
 use leptos::prelude::*;

@@ -7,6 +7,7 @@ mod ingest;
 mod ops;
 mod query;
 mod site;
+mod site_admin;
 mod site_alerts;
 
 use crate::app_state::AppState;

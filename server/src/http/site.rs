@@ -252,10 +252,15 @@ pub fn router(state: AppState) -> Router {
         alerting: state.alerting.clone(),
         panels: panels.clone(),
     }));
+    let admin =
+        app::settings::source::AdminSourceHandle(Arc::new(super::site_admin::ServerAdmin {
+            state: state.clone(),
+        }));
     let source = PanelSourceHandle(panels);
     let context = move || {
         provide_context(source.clone());
         provide_context(alerts.clone());
+        provide_context(admin.clone());
     };
     let options = state.leptos.clone();
     let server_fn_context = context.clone();
