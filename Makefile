@@ -8,6 +8,10 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/osprey/target
 export OSPREY_SITE_DIR ?= $(CARGO_TARGET_DIR)/site
 export OSPREY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export CARGO_TERM_COLOR ?= never
+# CI builds each clean clone once: incremental caches would only fill the disk.
+ifdef CI
+export CARGO_INCREMENTAL = 0
+endif
 
 .PHONY: run test setup setup-build site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab eval-forecast
 
