@@ -55,9 +55,11 @@ bench-query: setup site
 	scripts/bench-query
 
 # Criterion: decode + validate + write of a 1000-item batch; downsampling a million points;
-# the detector's streaming update and a forecast fit; alert state machine and dispatcher.
+# the detector's streaming update and a forecast fit; one alert evaluation of 10 000 rules and
+# tick-to-webhook latency; alert state machine and dispatcher.
 bench-criterion:
 	cargo bench -p server --bench ingest
+	cargo bench -p server --bench alerting
 	cargo bench -p app --features ssr --bench downsample
 	cargo bench -p detect --bench update
 	cargo bench -p alerts --bench evaluate

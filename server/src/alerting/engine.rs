@@ -4,7 +4,7 @@ use super::incidents::{incident_key, IncidentBook};
 use super::{Alerting, AlertingResult};
 use crate::query::engine as qengine;
 use crate::query::params::Agg;
-use crate::query::RangeQuery;
+use crate::query::{RangeQuery, SeriesLookup};
 use crate::store::{AlertChanges, InstanceRow, NewDelivery, TransitionRow};
 use alerts::{
     AlertEvent, AlertInstance, AlertRule, AlertState, Condition, Dispatcher, Labels, NoiseConfig,
@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
 /// Anomalies are scored per closed minute, so anomaly rules look back at least this far.
 const ANOMALY_LOOKBACK_MS: i64 = 180_000;
-/// Every this many evaluations, all instance states are saved (not only changed ones), so a
-/// restart resumes with recent "last data" times.
+/// Every instance state is saved at least once in this many evaluations (not only when it
+/// changes), so a restart resumes with recent "last data" times. Each evaluation saves its
+/// share, so none writes them all at once.
 const FLUSH_EVERY: u64 = 20;
 
 /// What the engine holds between evaluations.
@@ -33,6 +34,8 @@ pub(crate) struct Engine {
 struct Live {
     machine: AlertInstance,
     value: Option<f64>,
+    /// Saved unchanged by the evaluations whose count modulo `FLUSH_EVERY` is this.
+    flush_slot: u64,
 }
 
 impl Engine {
@@ -45,13 +48,23 @@ impl Engine {
         }
     }
 
+    /// The instances of one rule. Instances are ordered by rule id first and the empty label
+    /// set sorts first, so they are one range of the map.
+    fn instances_of<'a>(
+        &'a self,
+        rule_id: &'a str,
+    ) -> impl Iterator<Item = (&'a Labels, &'a Live)> {
+        self.instances
+            .range((rule_id.to_string(), Labels::new())..)
+            .take_while(move |((rid, _), _)| rid == rule_id)
+            .map(|((_, labels), live)| (labels, live))
+    }
+
     /// Whether any instance of `rule_id` whose incident key is `key` is still firing or
     /// without data.
     pub(crate) fn still_alerting(&self, rule_id: &str, key: &str) -> bool {
-        self.instances.iter().any(|((rid, labels), live)| {
-            rid == rule_id
-                && live.machine.state().status() != Status::Ok
-                && incident_key(rid, labels) == key
+        self.instances_of(rule_id).any(|(labels, live)| {
+            live.machine.state().status() != Status::Ok && incident_key(rule_id, labels) == key
         })
     }
 }
@@ -144,11 +157,13 @@ impl Alerting {
                     },
                 });
             }
+            let flush_slot = engine.instances.len() as u64 % FLUSH_EVERY;
             engine.instances.insert(
                 (row.rule_id, labels),
                 Live {
                     machine,
                     value: row.value,
+                    flush_slot,
                 },
             );
         }
@@ -171,8 +186,9 @@ impl Alerting {
             .collect();
         let mut changes = AlertChanges::default();
         let mut events = Vec::new();
+        let mut series = SeriesLookup::default();
         for (rule_id, rule) in rules {
-            let observed = match self.observe(rule, now).await {
+            let observed = match self.observe(rule, now, &mut series).await {
                 Ok(observed) => observed,
                 Err(e) => {
                     tracing::warn!(rule = %rule_id, error = %e, "alert rule not evaluated");
@@ -184,10 +200,8 @@ impl Alerting {
                 .map(|(group, obs)| (rule.instance_labels(&group), obs))
                 .collect();
             let known: Vec<Labels> = engine
-                .instances
-                .keys()
-                .filter(|(rid, _)| rid == rule_id)
-                .map(|(_, labels)| labels.clone())
+                .instances_of(rule_id)
+                .map(|(labels, _)| labels.clone())
                 .collect();
             for labels in &known {
                 due.entry(labels.clone())
@@ -202,12 +216,14 @@ impl Alerting {
                 );
             }
             for (labels, obs) in due {
+                let flush_slot = engine.instances.len() as u64 % FLUSH_EVERY;
                 let live = engine
                     .instances
                     .entry((rule_id.clone(), labels.clone()))
                     .or_insert_with(|| Live {
                         machine: AlertInstance::new(),
                         value: None,
+                        flush_slot,
                     });
                 let transition = live.machine.step(&rule.trigger, &obs);
                 live.value = obs.value;
@@ -234,18 +250,17 @@ impl Alerting {
             }
         }
         self.forget(engine, rules, &mut changes);
-        if engine.ticks.is_multiple_of(FLUSH_EVERY) {
-            let saved: std::collections::HashSet<(String, String)> = changes
-                .instances
-                .iter()
-                .map(|i| (i.rule_id.clone(), i.labels.clone()))
-                .collect();
-            for ((rule_id, labels), live) in &engine.instances {
-                if !saved.contains(&(rule_id.clone(), labels_json(labels))) {
-                    changes
-                        .instances
-                        .push(instance_row(rule_id, labels, live, now));
-                }
+        let slot = engine.ticks % FLUSH_EVERY;
+        let saved: std::collections::HashSet<(String, String)> = changes
+            .instances
+            .iter()
+            .map(|i| (i.rule_id.clone(), i.labels.clone()))
+            .collect();
+        for ((rule_id, labels), live) in &engine.instances {
+            if live.flush_slot == slot && !saved.contains(&(rule_id.clone(), labels_json(labels))) {
+                changes
+                    .instances
+                    .push(instance_row(rule_id, labels, live, now));
             }
         }
 
@@ -288,15 +303,23 @@ impl Alerting {
         rules: &[(String, AlertRule)],
         changes: &mut AlertChanges,
     ) {
-        let by_id: HashMap<&str, &AlertRule> =
-            rules.iter().map(|(id, r)| (id.as_str(), r)).collect();
+        // Per rule, `None` for an ungrouped rule; for a grouped one, the labels of an instance
+        // without a group (kept from before the rule was grouped), worked out once per rule.
+        let ungrouped: HashMap<&str, Option<Labels>> = rules
+            .iter()
+            .map(|(id, rule)| {
+                let labels =
+                    (!rule.group_by.is_empty()).then(|| rule.instance_labels(&Labels::new()));
+                (id.as_str(), labels)
+            })
+            .collect();
         engine.instances.retain(|(rule_id, labels), live| {
-            let keep = match by_id.get(rule_id.as_str()) {
+            let keep = match ungrouped.get(rule_id.as_str()) {
                 None => false,
-                Some(rule) if rule.group_by.is_empty() => true,
-                Some(rule) => {
+                Some(None) => true,
+                Some(Some(ungrouped)) => {
                     (live.machine.state() != AlertState::Normal || live.value.is_some())
-                        && *labels != rule.instance_labels(&Labels::new())
+                        && labels != ungrouped
                 }
             };
             if !keep {
@@ -308,11 +331,13 @@ impl Alerting {
         });
     }
 
-    /// The rule's query over its window, one observation per group.
+    /// The rule's query over its window, one observation per group; `series` is shared by the
+    /// rules of one evaluation.
     async fn observe(
         &self,
         rule: &AlertRule,
         now: i64,
+        series: &mut SeriesLookup,
     ) -> Result<Vec<(Labels, Observation)>, crate::query::QueryError> {
         let window = rule.query.window_ms.unwrap_or(DEFAULT_WINDOW_MS).max(1_000);
         let filter: Vec<(String, String)> = rule
@@ -330,7 +355,7 @@ impl Alerting {
             group_by: rule.group_by.clone(),
             filter: filter.clone(),
         };
-        let values = self.query.window(&q, now).await?;
+        let values = self.query.window_in(&q, now, series).await?;
         let mut out: Vec<(Labels, Observation)> = values
             .into_iter()
             .map(|(group, v)| (group, Observation::value(now, v)))
@@ -500,10 +525,8 @@ impl Alerting {
             .iter()
             .map(|(id, rule)| {
                 let instances: Vec<InstanceView> = engine
-                    .instances
-                    .iter()
-                    .filter(|((rid, _), _)| rid == id)
-                    .map(|((_, labels), live)| InstanceView {
+                    .instances_of(id)
+                    .map(|(labels, live)| InstanceView {
                         labels: labels.clone(),
                         state: live.machine.state().as_str().into(),
                         since: live.machine.since_ms(),
@@ -512,9 +535,7 @@ impl Alerting {
                     })
                     .collect();
                 let state = engine
-                    .instances
-                    .iter()
-                    .filter(|((rid, _), _)| rid == id)
+                    .instances_of(id)
                     .map(|(_, live)| live.machine.state())
                     .max_by_key(|s| urgency(*s))
                     .unwrap_or(AlertState::Normal);

@@ -231,13 +231,18 @@ impl QueryService {
         q: &RangeQuery,
         now: i64,
     ) -> Result<Vec<(app::model::Labels, f64)>, QueryError> {
-        let series: Vec<SeriesRow> = self
-            .store
-            .series(&q.metric)
-            .await?
-            .into_iter()
-            .filter(|s| engine::matches(&s.labels, &q.filter))
-            .collect();
+        self.window_in(q, now, &mut SeriesLookup::default()).await
+    }
+
+    /// [`QueryService::window`] taking the metric's series from `lookup`, which reads them from
+    /// the store on the metric's first query: many windows at one instant, one read per metric.
+    pub async fn window_in(
+        &self,
+        q: &RangeQuery,
+        now: i64,
+        lookup: &mut SeriesLookup,
+    ) -> Result<Vec<(app::model::Labels, f64)>, QueryError> {
+        let series = lookup.matching(&*self.store, &q.metric, &q.filter).await?;
         let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
         let groups = engine::group(series.iter().map(|s| (&s.labels, s.id)), &q.group_by);
         let span = (q.to - q.from).max(1);
@@ -304,6 +309,68 @@ impl QueryService {
     }
 }
 
+/// The series of metrics as the store listed them on first use, indexed by label, so that an
+/// alert evaluation with thousands of rules reads each metric's series once and finds a rule's
+/// few without scanning them all. Made for one evaluation: series created later are not seen.
+#[derive(Default)]
+pub struct SeriesLookup {
+    metrics: HashMap<String, MetricSeries>,
+}
+
+/// One metric's series, and where each value sits for the label names filters started with.
+struct MetricSeries {
+    series: Vec<SeriesRow>,
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
+impl SeriesLookup {
+    /// The series of `metric` that have every label of `filter`, in id order.
+    pub async fn matching(
+        &mut self,
+        store: &dyn Store,
+        metric: &str,
+        filter: &[(String, String)],
+    ) -> Result<Vec<&SeriesRow>, StoreError> {
+        if !self.metrics.contains_key(metric) {
+            let series = store.series(metric).await?;
+            self.metrics.insert(
+                metric.to_string(),
+                MetricSeries {
+                    series,
+                    by_label: HashMap::new(),
+                },
+            );
+        }
+        let known = self.metrics.get_mut(metric).expect("read above");
+        Ok(known.matching(filter))
+    }
+}
+
+impl MetricSeries {
+    fn matching(&mut self, filter: &[(String, String)]) -> Vec<&SeriesRow> {
+        let MetricSeries { series, by_label } = self;
+        let Some(((name, value), rest)) = filter.split_first() else {
+            return series.iter().collect();
+        };
+        let positions = by_label.entry(name.clone()).or_insert_with(|| {
+            let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, s) in series.iter().enumerate() {
+                if let Some(v) = s.labels.get(name) {
+                    positions.entry(v.clone()).or_default().push(i);
+                }
+            }
+            positions
+        });
+        positions
+            .get(value)
+            .into_iter()
+            .flatten()
+            .map(|&i| &series[i])
+            .filter(|s| engine::matches(&s.labels, rest))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +416,53 @@ mod tests {
             plan(&q),
             Source::Raw,
             "90s is not a whole number of minutes"
+        );
+    }
+
+    #[test]
+    fn the_series_lookup_finds_what_a_scan_finds() {
+        let series: Vec<SeriesRow> = (0..60)
+            .map(|i| SeriesRow {
+                id: i,
+                name: "m".into(),
+                labels: [
+                    ("host", format!("h{}", i % 6)),
+                    ("rack", format!("r{}", i % 4)),
+                ]
+                .into_iter()
+                .filter(|(_, v)| v != "r3")
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+                kind: crate::ingest::model::MetricKind::Gauge,
+            })
+            .collect();
+        let mut known = MetricSeries {
+            series: series.clone(),
+            by_label: HashMap::new(),
+        };
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        for filter in [
+            vec![],
+            vec![pair("host", "h1")],
+            vec![pair("rack", "r2"), pair("host", "h2")],
+            vec![pair("host", "h2"), pair("rack", "r1")],
+            vec![pair("rack", "r3")],
+            vec![pair("zone", "z1")],
+        ] {
+            let scanned: Vec<i64> = series
+                .iter()
+                .filter(|s| engine::matches(&s.labels, &filter))
+                .map(|s| s.id)
+                .collect();
+            let found: Vec<i64> = known.matching(&filter).iter().map(|s| s.id).collect();
+            assert_eq!(found, scanned, "{filter:?}");
+        }
+        assert_eq!(known.matching(&[pair("host", "h1")]).len(), 10);
+        assert_eq!(
+            known
+                .matching(&[pair("rack", "r2"), pair("host", "h2")])
+                .len(),
+            5
         );
     }
 
