@@ -667,3 +667,28 @@ async fn alert_states_survive_a_restart_without_notifying_again() {
     assert_eq!(receiver.requests(), 1);
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rule_grouped_by_the_label_it_filters_on_keeps_its_state() {
+    let h = start().await;
+    let (_, url) = Receiver::start(&[]).await;
+    let channel = webhook_channel(&h, &url).await;
+    latency_rule(&h, &channel, json!({"group_by": ["service"], "for": "1m"})).await;
+    let alerting = h.osprey.state.alerting.clone();
+    let now = common::now_ms();
+    ingest(&h, "http.latency_ms", "api", &[(now - 5_000, 900.0)]).await;
+    assert_eq!(
+        alerting.tick(now).await.unwrap().transitions,
+        1,
+        "normal → pending"
+    );
+    ingest(&h, "http.latency_ms", "api", &[(now + 55_000, 900.0)]).await;
+    let report = alerting.tick(now + 61_000).await.unwrap();
+    assert_eq!(
+        report.transitions, 1,
+        "pending → firing once `for` has passed: {report:?}"
+    );
+    let (_, alerts) = call(&h, "GET", "/api/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"][0]["state"], "firing");
+    h.osprey.shutdown().await;
+}

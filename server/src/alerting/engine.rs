@@ -303,23 +303,20 @@ impl Alerting {
         rules: &[(String, AlertRule)],
         changes: &mut AlertChanges,
     ) {
-        // Per rule, `None` for an ungrouped rule; for a grouped one, the labels of an instance
-        // without a group (kept from before the rule was grouped), worked out once per rule.
-        let ungrouped: HashMap<&str, Option<Labels>> = rules
-            .iter()
-            .map(|(id, rule)| {
-                let labels =
-                    (!rule.group_by.is_empty()).then(|| rule.instance_labels(&Labels::new()));
-                (id.as_str(), labels)
-            })
-            .collect();
+        let by_id: HashMap<&str, &AlertRule> =
+            rules.iter().map(|(id, r)| (id.as_str(), r)).collect();
         engine.instances.retain(|(rule_id, labels), live| {
-            let keep = match ungrouped.get(rule_id.as_str()) {
+            let keep = match by_id.get(rule_id.as_str()) {
                 None => false,
-                Some(None) => true,
-                Some(Some(ungrouped)) => {
-                    (live.machine.state() != AlertState::Normal || live.value.is_some())
-                        && labels != ungrouped
+                // The instances of a grouped rule carry every `group_by` label (an absent one as
+                // ""); one lacking a label is left from before the rule was grouped. Comparing
+                // with the labels of the empty group instead would also match a group the
+                // filter fixes (filter host=h1, group by host) and forget it every evaluation.
+                Some(rule) => {
+                    let leftover = rule.group_by.iter().any(|k| !labels.contains_key(k));
+                    rule.group_by.is_empty()
+                        || ((live.machine.state() != AlertState::Normal || live.value.is_some())
+                            && !leftover)
                 }
             };
             if !keep {
