@@ -446,8 +446,22 @@ mod cases {
         assert_eq!(list[0].updated_at, T0 + 5);
         assert_eq!(list[0].body["n"], T0 + 5);
         assert_eq!(store.documents("alert_rule").await.unwrap().len(), 1);
+        let stats = |count, last_updated| osprey::store::DocumentStats {
+            count,
+            last_updated,
+        };
+        assert_eq!(
+            store.document_stats("channel").await.unwrap(),
+            stats(2, T0 + 5)
+        );
+        assert_eq!(store.document_stats("silence").await.unwrap(), stats(0, 0));
         assert!(store.delete_document("channel", "a").await.unwrap());
         assert!(!store.delete_document("channel", "a").await.unwrap());
+        assert_eq!(
+            store.document_stats("channel").await.unwrap(),
+            stats(1, T0 + 1),
+            "a deletion changes the stats"
+        );
         assert!(store.document("channel", "a").await.unwrap().is_none());
         assert!(store.document("alert_rule", "a").await.unwrap().is_some());
     }

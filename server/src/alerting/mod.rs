@@ -33,6 +33,8 @@ pub use engine::TickReport;
 use crate::config::AlertsConfig;
 use crate::query::QueryService;
 use crate::store::{Store, StoreError};
+use alerts::AlertRule;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex, Notify};
@@ -85,7 +87,18 @@ pub struct Alerting {
     queued: Notify,
     /// Counts finished delivery attempts, so tests await deliveries instead of sleeping.
     attempts: watch::Sender<u64>,
+    /// Bumped by every document change made here: with the stored rules' count and newest
+    /// update time it tells whether `rule_cache` is current (two changes in one millisecond
+    /// would leave the stored time alone).
+    rules_changed: AtomicU64,
+    /// Dispatch latency: state change → delivered.
+    pub dispatch_clock: outbox::DispatchClock,
+    rule_cache: std::sync::Mutex<Option<(RuleStamp, Rules)>>,
 }
+
+type RuleStamp = (u64, crate::store::DocumentStats);
+/// Parsed rules with their ids.
+pub(crate) type Rules = Arc<Vec<(String, AlertRule)>>;
 
 impl Alerting {
     pub fn new(store: Arc<dyn Store>, query: QueryService, config: AlertsConfig) -> Self {
@@ -98,6 +111,9 @@ impl Alerting {
             limiter: std::sync::Mutex::new(limiter),
             queued: Notify::new(),
             attempts: watch::channel(0).0,
+            rules_changed: AtomicU64::new(0),
+            dispatch_clock: outbox::DispatchClock::default(),
+            rule_cache: std::sync::Mutex::new(None),
             config,
         }
     }

@@ -10,13 +10,69 @@
 use super::incidents::IncidentBook;
 use super::{now_ms, stopped, Alerting, AlertingResult, OUTBOX_IDLE};
 use crate::store::{AlertChanges, Attempt, Delivery};
+use crate::telemetry::Histogram;
 use app::model::DeliveryView;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Rows taken from the outbox per pass.
 const BATCH: u32 = 50;
+
+/// Times notifications from the state change that caused them to their delivery: the
+/// dispatch latency, exported as `osprey_alert_dispatch_seconds`. In memory only: a delivery
+/// queued before a restart is delivered untimed.
+#[derive(Default)]
+pub struct DispatchClock {
+    /// Idempotency key → when the evaluation saw the state change.
+    pending: std::sync::Mutex<HashMap<String, Instant>>,
+    pub histogram: Histogram,
+    /// The latest latencies, newest last, for benchmarks.
+    recent: std::sync::Mutex<VecDeque<Duration>>,
+}
+
+/// Bounds of [`DispatchClock`]'s memory.
+const CLOCK_PENDING: usize = 10_000;
+const CLOCK_RECENT: usize = 1_000;
+
+impl DispatchClock {
+    pub(crate) fn decided(&self, keys: Vec<(String, Instant)>) {
+        let mut pending = self.pending.lock().expect("dispatch clock");
+        for (key, at) in keys {
+            if pending.len() < CLOCK_PENDING {
+                pending.insert(key, at);
+            }
+        }
+    }
+
+    fn delivered(&self, key: &str) {
+        let at = self.pending.lock().expect("dispatch clock").remove(key);
+        if let Some(at) = at {
+            let latency = at.elapsed();
+            self.histogram.observe(latency);
+            let mut recent = self.recent.lock().expect("dispatch clock");
+            if recent.len() == CLOCK_RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(latency);
+        }
+    }
+
+    fn dead(&self, key: &str) {
+        self.pending.lock().expect("dispatch clock").remove(key);
+    }
+
+    /// The latest dispatch latencies, oldest first.
+    pub fn recent(&self) -> Vec<Duration> {
+        self.recent
+            .lock()
+            .expect("dispatch clock")
+            .iter()
+            .copied()
+            .collect()
+    }
+}
 
 /// Sliding one-minute send counts per channel.
 pub struct RateLimiter {
@@ -81,6 +137,7 @@ impl Alerting {
             let mut book = IncidentBook::default();
             let attempt = match outcome {
                 Ok(name) => {
+                    self.dispatch_clock.delivered(&delivery.idempotency_key);
                     if let Some(incident) = &delivery.incident_id {
                         book.note(
                             incident,
@@ -104,6 +161,7 @@ impl Alerting {
                         "notification delivery failed"
                     );
                     if give_up {
+                        self.dispatch_clock.dead(&delivery.idempotency_key);
                         if let Some(incident) = &delivery.incident_id {
                             book.note(
                                 incident,

@@ -19,12 +19,18 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         queue_depth: state.ingest.queued(),
         hot_series: state.hot.len(),
     };
+    let mut text = state.telemetry.render(&gauges);
+    state.alerting.dispatch_clock.histogram.render(
+        &mut text,
+        "osprey_alert_dispatch_seconds",
+        "Time from an alert's state change to its notification's delivery.",
+    );
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.telemetry.render(&gauges),
+        text,
     )
 }
 

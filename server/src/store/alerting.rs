@@ -31,6 +31,15 @@ pub struct Document {
     pub updated_at: i64,
 }
 
+/// How many documents of one kind are stored and when the newest change was: cheap to read,
+/// and it changes whenever one of them is added, replaced or deleted (a deletion lowers the
+/// count), so it tells a cache whether to reload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocumentStats {
+    pub count: i64,
+    pub last_updated: i64,
+}
+
 /// The stored state of one alert instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRow {
@@ -162,6 +171,7 @@ pub trait AlertStore: Send + Sync {
     /// Documents of one kind, oldest first.
     async fn documents(&self, kind: &'static str) -> StoreResult<Vec<Document>>;
     async fn document(&self, kind: &'static str, id: &str) -> StoreResult<Option<Document>>;
+    async fn document_stats(&self, kind: &'static str) -> StoreResult<DocumentStats>;
     /// True when something was deleted.
     async fn delete_document(&self, kind: &'static str, id: &str) -> StoreResult<bool>;
 
@@ -304,6 +314,20 @@ macro_rules! alert_store {
                     .fetch_optional(&self.$reader)
                     .await?;
                     row.map(|r| document_row(kind, &r)).transpose()
+                }
+
+                async fn document_stats(&self, kind: &'static str) -> StoreResult<DocumentStats> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS last \
+                         FROM documents WHERE kind = $1",
+                    )
+                    .bind(kind)
+                    .fetch_one(&self.$reader)
+                    .await?;
+                    Ok(DocumentStats {
+                        count: row.try_get("n")?,
+                        last_updated: row.try_get("last")?,
+                    })
                 }
 
                 async fn delete_document(&self, kind: &'static str, id: &str) -> StoreResult<bool> {

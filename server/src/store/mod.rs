@@ -10,8 +10,8 @@ mod sqlite;
 
 pub use accounts::{AccountStore, AuditEntry, KeyRow, SessionRow, UserRow};
 pub use alerting::{
-    AlertChanges, AlertStore, Attempt, Delivery, Document, IncidentEvent, IncidentRow, InstanceRow,
-    NewDelivery, TransitionRow,
+    AlertChanges, AlertStore, Attempt, Delivery, Document, DocumentStats, IncidentEvent,
+    IncidentRow, InstanceRow, NewDelivery, TransitionRow,
 };
 pub use app::model::Anomaly;
 pub use postgres::PgStore;
