@@ -246,7 +246,6 @@ impl Alerting {
                     .await?;
             }
         }
-        self.forget(engine, rules, &mut chunk.changes);
         saved.extend(
             chunk
                 .changes
@@ -254,9 +253,15 @@ impl Alerting {
                 .iter()
                 .map(|i| (i.rule_id.clone(), i.labels.clone())),
         );
-        self.flush_unchanged(engine, &saved, &mut chunk.changes, now);
         self.dispatch(engine, &by_id, &silences, chunk, now, true, &mut report)
             .await?;
+        // Housekeeping after the last notifications left: forgetting gone instances and saving
+        // this evaluation's share of unchanged ones (about 1 600 rows at 10 000 rules) would
+        // otherwise hold them back.
+        let mut housekeeping = AlertChanges::default();
+        self.forget(engine, rules, &mut housekeeping);
+        self.flush_unchanged(engine, &saved, &mut housekeeping, now);
+        self.store.apply(&housekeeping).await?;
         report.instances = engine.instances.len();
         Ok(report)
     }
