@@ -34,7 +34,7 @@ site:
 
 test-rust:
 	@scripts/ensure-postgres.sh
-	cargo test -p server -p app -p detect -p alerts -p notify --features app/ssr --no-fail-fast
+	cargo test -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr --no-fail-fast
 
 test-e2e:
 	cargo build -p server --bin osprey
@@ -43,7 +43,7 @@ test-e2e:
 # rustfmt and clippy on both feature sets: the server's (ssr) and the browser's (hydrate, wasm).
 lint:
 	cargo fmt --all --check
-	cargo clippy -p server -p app -p detect -p alerts -p notify --features app/ssr --all-targets -- -D warnings
+	cargo clippy -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr --all-targets -- -D warnings
 	cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
 bench-ingest: setup site

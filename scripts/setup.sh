@@ -33,3 +33,5 @@ if [ "$want_e2e" = all ] && ! command -v chromium >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
+
+if [ "$want_e2e" = all ]; then scripts/otel-venv.sh; fi # the Python SDK tests/otel_sdk.rs exports with

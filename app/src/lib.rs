@@ -12,7 +12,10 @@ pub mod downsample;
 pub mod islands;
 pub mod model;
 #[cfg(feature = "ssr")]
+pub mod security;
+#[cfg(feature = "ssr")]
 pub mod settings;
+pub mod waterfall;
 // Pages render only on the server; the browser bundle carries just the islands.
 #[cfg(feature = "ssr")]
 pub mod pages;
@@ -20,6 +23,8 @@ pub mod pages;
 pub mod panels;
 #[cfg(feature = "ssr")]
 mod shell;
+#[cfg(feature = "ssr")]
+pub mod signals;
 #[cfg(feature = "ssr")]
 pub use shell::{shell, App};
 

@@ -579,3 +579,135 @@ pub struct AuditView {
     pub ip: Option<String>,
     pub detail: String,
 }
+
+// ---- errors, traces and logs --------------------------------------------------------------------
+
+/// One issue: the occurrences of an error that share a fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorGroupView {
+    /// The fingerprint (16 hex digits).
+    pub group_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The latest occurrence's message.
+    pub message: String,
+    /// The top in-app frame of the latest occurrence.
+    pub culprit: String,
+    pub service: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub count: i64,
+    /// Distinct `user_id`s of its occurrences.
+    pub users: i64,
+    /// `unresolved`, `resolved` or `ignored`.
+    pub status: String,
+    pub first_release: Option<String>,
+    pub last_release: Option<String>,
+    /// The release it was resolved in, when it was resolved with releases known.
+    pub resolved_release: Option<String>,
+    /// When it last came back after being resolved.
+    pub regressed_at: Option<i64>,
+    /// Occurrences per bucket over the listing's window (24 buckets), oldest first.
+    #[serde(default)]
+    pub sparkline: Vec<i64>,
+}
+
+/// One occurrence of an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorOccurrence {
+    pub timestamp: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub stacktrace: Vec<FrameView>,
+    pub tags: Labels,
+    /// The batch's context: service, environment, release, host, session_id, user_id.
+    pub labels: Labels,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+}
+
+/// One stack frame, innermost first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameView {
+    #[serde(default)]
+    pub function: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default)]
+    pub column: Option<u32>,
+    #[serde(default)]
+    pub in_app: Option<bool>,
+}
+
+/// An issue with its recent occurrences and how they spread over tag values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorGroupDetail {
+    #[serde(flatten)]
+    pub group: ErrorGroupView,
+    pub occurrences: Vec<ErrorOccurrence>,
+    /// Per tag or context label: its values among the recent occurrences, most common first.
+    pub tags: BTreeMap<String, Vec<(String, i64)>>,
+}
+
+/// One span of a trace, as `GET /api/v1/traces/{trace_id}` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanView {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    pub service: String,
+    /// Unix milliseconds.
+    pub start: i64,
+    pub duration_ms: f64,
+    /// `ok`, `error` or `unset`.
+    pub status: String,
+    pub attributes: serde_json::Value,
+}
+
+/// A trace as trace search lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    /// The root span's name and service (the earliest span's when the root is missing).
+    pub name: String,
+    pub service: String,
+    pub start: i64,
+    pub duration_ms: f64,
+    pub spans: i64,
+    pub errors: i64,
+}
+
+/// A service's requests over a range, from its entry spans (spans without a parent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStats {
+    pub service: String,
+    pub requests: i64,
+    pub errors: i64,
+    /// `errors / requests`, 0 to 1.
+    pub error_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// One log record, as `GET /api/v1/logs` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogView {
+    pub timestamp: i64,
+    pub severity: String,
+    pub body: String,
+    pub service: String,
+    pub attributes: serde_json::Value,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+}
+
+/// How the dashboard reports its own errors and web vitals to this Osprey: the browser SDK
+/// with this (public, ingest-only) key; provided as context when rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfMonitoring {
+    pub ingest_key: String,
+}

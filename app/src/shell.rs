@@ -38,6 +38,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" href="/pkg/osprey.css"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options islands=true/>
+                {use_context::<crate::model::SelfMonitoring>().map(|s| view! {
+                    <script src="/sdk/osprey.js" defer data-key=s.ingest_key data-service="osprey-dashboard"></script>
+                })}
                 <MetaTags/>
             </head>
             <body>
@@ -83,6 +86,10 @@ pub fn App() -> impl IntoView {
                     <A href="/forecast">"Forecast"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/incidents">"Incidents"</A>
+                    <A href="/errors">"Errors"</A>
+                    <A href="/traces">"Traces"</A>
+                    <A href="/logs">"Logs"</A>
+                    <A href="/security">"Security"</A>
                     {(crate::auth::who().role == "admin").then(|| view! { <A href="/settings">"Settings"</A> })}
                     <WhoAmI/>
                 </nav>
@@ -97,6 +104,12 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/settings") view=pages::settings::Settings ssr=SsrMode::Async/>
                         <Route path=path!("/incidents") view=pages::incidents::Incidents ssr=SsrMode::Async/>
                         <Route path=path!("/incidents/:id") view=pages::incidents::IncidentDetail ssr=SsrMode::Async/>
+                        <Route path=path!("/errors") view=pages::errors::Errors ssr=SsrMode::Async/>
+                        <Route path=path!("/errors/:id") view=pages::errors::ErrorDetail ssr=SsrMode::Async/>
+                        <Route path=path!("/traces") view=pages::traces::Traces ssr=SsrMode::Async/>
+                        <Route path=path!("/traces/:id") view=pages::traces::TraceDetailPage ssr=SsrMode::Async/>
+                        <Route path=path!("/logs") view=pages::logs::Logs ssr=SsrMode::Async/>
+                        <Route path=path!("/security") view=pages::security::Security ssr=SsrMode::Async/>
                     </Routes>
                 </main>
             </div>

@@ -7,6 +7,8 @@
 //! API and the dashboard's server functions alike.
 
 use crate::auth::hash_key;
+use crate::ingest::model::{Batch, SecurityEvent};
+use crate::ingest::IngestService;
 use crate::store::{AuditEntry, SessionRow, Store, StoreResult, UserRow};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -106,6 +108,8 @@ pub struct Accounts {
     anonymous_read: bool,
     secure_cookies: bool,
     failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    /// Where sign-ins are reported as security events, once ingest runs.
+    sign_ins: std::sync::OnceLock<IngestService>,
 }
 
 fn now_ms() -> i64 {
@@ -156,6 +160,7 @@ impl Accounts {
             anonymous_read,
             secure_cookies,
             failures: Mutex::new(HashMap::new()),
+            sign_ins: std::sync::OnceLock::new(),
         }
     }
 
@@ -190,6 +195,39 @@ impl Accounts {
             })
             .await?;
         Ok(generated)
+    }
+
+    /// Reports every sign-in from now on as a security event of service `osprey`, so Osprey's
+    /// own sign-ins are stored, shown and watched for attacks like any application's.
+    pub fn report_sign_ins(&self, ingest: IngestService) {
+        let _ = self.sign_ins.set(ingest);
+    }
+
+    async fn report_sign_in(&self, kind: &str, username: &str, ip: Option<&str>, reason: &str) {
+        let Some(ingest) = self.sign_ins.get() else {
+            return;
+        };
+        // The username is whatever was typed: bounded like an ingested label value.
+        let actor: String = username.chars().take(128).collect();
+        let event = SecurityEvent {
+            ts: now_ms(),
+            kind: kind.to_string(),
+            actor: Some(actor),
+            ip: ip.map(str::to_string),
+            details: if reason.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "reason": reason })
+            },
+            labels: [("service".to_string(), "osprey".to_string())].into(),
+        };
+        let batch = Batch {
+            security: vec![event],
+            ..Batch::default()
+        };
+        if let Err(e) = ingest.submit(batch).await {
+            tracing::warn!(error = %e, kind, "sign-in not recorded as a security event");
+        }
     }
 
     fn limited(&self, keys: &[String], now: i64) -> Option<Duration> {
@@ -234,6 +272,9 @@ impl Accounts {
         if let Some(retry_after) = self.limited(&keys, now) {
             self.record(username, "login_blocked", username, ip, "rate limited")
                 .await;
+            // Still a failed attempt: an attacker who keeps trying is still attacking.
+            self.report_sign_in("auth_failure", username, ip, "rate limited")
+                .await;
             return Err(LoginError::RateLimited { retry_after });
         }
         let user = self.store.user_by_name(username).await.ok().flatten();
@@ -261,6 +302,8 @@ impl Accounts {
                 }
                 self.record(&user.username, "login", &user.username, ip, "")
                     .await;
+                self.report_sign_in("auth_success", &user.username, ip, "")
+                    .await;
                 Ok((token, user))
             }
             _ => {
@@ -273,6 +316,8 @@ impl Accounts {
                     "bad username or password",
                 )
                 .await;
+                self.report_sign_in("auth_failure", username, ip, "bad username or password")
+                    .await;
                 Err(LoginError::Invalid)
             }
         }

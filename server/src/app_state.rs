@@ -28,9 +28,17 @@ pub struct Services {
     /// The live anomaly detectors, for feedback.
     pub detectors: Arc<std::sync::Mutex<crate::anomaly::AnomalyWatch>>,
     pub telemetry: Arc<Telemetry>,
+    /// Running totals and last histograms of OTLP series (delta/cumulative conversion).
+    pub otlp: std::sync::Mutex<crate::ingest::otlp::TemporalState>,
     pub alerting: Arc<crate::alerting::Alerting>,
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// How far attack detection has got (events looked at, findings stored).
+    pub security: tokio::sync::watch::Receiver<crate::security::Progress>,
     pub keys: KeyRing,
+    /// Requests per second per key and per address on the ingest endpoints.
+    pub ingest_limits: crate::http::limits::IngestLimits,
+    /// The ingest key the dashboard's pages report their own errors and web vitals with.
+    pub dashboard_key: String,
     pub leptos: LeptosOptions,
     pub ready: AtomicBool,
 }

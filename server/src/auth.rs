@@ -168,6 +168,39 @@ impl From<KeyRow> for KeyView {
     }
 }
 
+/// The ingest key Osprey's own dashboard reports its errors and web vitals with, through the
+/// browser SDK, to itself. Like any browser SDK key it is public (every page carries it), so it
+/// is ingest-only and kept as a setting; revoking it makes the next start create another.
+pub async fn dashboard_key(store: &dyn Store) -> StoreResult<String> {
+    use crate::store::alerting::kinds;
+    const ID: &str = "dashboard_ingest_key";
+    if let Some(doc) = store.document(kinds::SETTING, ID).await? {
+        if let Some(key) = doc.body["key"].as_str() {
+            let live = store
+                .keys()
+                .await?
+                .iter()
+                .any(|k| k.hash == hash_key(key) && k.revoked_at.is_none());
+            if live {
+                return Ok(key.to_string());
+            }
+        }
+    }
+    let (_, key) = create_key(store, KeyKind::Ingest, "dashboard self-monitoring").await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .put_document(&crate::store::Document {
+            kind: kinds::SETTING,
+            id: ID.into(),
+            name: "dashboard ingest key".into(),
+            body: serde_json::json!({ "key": key }),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    Ok(key)
+}
+
 /// Creates a key of `kind`; returns its listing and the key itself, to show once.
 pub async fn create_key(
     store: &dyn Store,

@@ -59,6 +59,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub demo: DemoConfig,
     pub alerts: AlertsConfig,
+    pub security: SecurityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -100,6 +101,10 @@ pub struct IngestConfig {
     pub max_commit_items: usize,
     /// Distinct series the store accepts before new ones are refused.
     pub max_series: usize,
+    /// Ingest requests per second per key (bursts of twice that); 0 is no limit.
+    pub rate_per_key: u32,
+    /// Ingest requests per second per client address; 0 is no limit.
+    pub rate_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -166,6 +171,49 @@ impl Default for AlertsConfig {
     }
 }
 
+/// Attack detection over security events (see [`crate::security`]).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Failed sign-ins from one address, or against one account, within `window` that make
+    /// a brute-force finding.
+    pub brute_force_failures: usize,
+    /// Distinct accounts failing from one address within `window` that make credential stuffing.
+    pub stuffing_accounts: usize,
+    pub window: String,
+    /// Two sign-ins of one account further apart than this speed allows are impossible travel.
+    pub max_speed_kmh: f64,
+    /// Addresses and accounts the detector remembers at once.
+    pub max_subjects: usize,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        let t = crate::security::Thresholds::default();
+        SecurityConfig {
+            brute_force_failures: t.brute_force_failures,
+            stuffing_accounts: t.stuffing_accounts,
+            window: "5m".into(),
+            max_speed_kmh: t.max_speed_kmh,
+            max_subjects: t.max_subjects,
+        }
+    }
+}
+
+impl SecurityConfig {
+    pub fn thresholds(&self) -> crate::security::Thresholds {
+        crate::security::Thresholds {
+            brute_force_failures: self.brute_force_failures,
+            stuffing_accounts: self.stuffing_accounts,
+            window_ms: parse_duration(&self.window)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(5 * 60_000),
+            max_speed_kmh: self.max_speed_kmh,
+            max_subjects: self.max_subjects,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
@@ -213,6 +261,8 @@ impl Default for IngestConfig {
             queue_depth: 256,
             max_commit_items: 50_000,
             max_series: 100_000,
+            rate_per_key: 2_000,
+            rate_per_ip: 1_000,
         }
     }
 }
@@ -305,6 +355,7 @@ impl Config {
             ("live.hot_window", &self.live.hot_window),
             ("alerts.eval_interval", &self.alerts.eval_interval),
             ("auth.session_ttl", &self.auth.session_ttl),
+            ("security.window", &self.security.window),
         ] {
             parse_setting_duration(key, value)?;
         }
@@ -339,6 +390,15 @@ impl Config {
                 "live.hot_points_per_series",
                 self.live.hot_points_per_series,
             ),
+            (
+                "security.brute_force_failures",
+                self.security.brute_force_failures,
+            ),
+            (
+                "security.stuffing_accounts",
+                self.security.stuffing_accounts,
+            ),
+            ("security.max_subjects", self.security.max_subjects),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -384,6 +444,13 @@ impl Config {
                 "live.updates_per_second",
                 &self.live.updates_per_second.to_string(),
                 "must be between 1 and 60",
+            ));
+        }
+        if self.security.max_speed_kmh.is_nan() || self.security.max_speed_kmh <= 0.0 {
+            return Err(invalid(
+                "security.max_speed_kmh",
+                &self.security.max_speed_kmh.to_string(),
+                "must be greater than 0",
             ));
         }
         if self.ingest.max_decompressed_bytes < self.ingest.max_body_bytes {
@@ -609,6 +676,29 @@ mod tests {
             !dump.contains("ik-123") && !dump.contains("tok\""),
             "{dump}"
         );
+    }
+
+    #[test]
+    fn security_thresholds_come_from_the_environment() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OSPREY__SECURITY__BRUTE_FORCE_FAILURES", "3"),
+                ("OSPREY__SECURITY__WINDOW", "2m"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let t = c.security.thresholds();
+        assert_eq!((t.brute_force_failures, t.window_ms), (3, 120_000));
+        assert_eq!(t.stuffing_accounts, 5, "default kept");
+        let err = Config::load(
+            None,
+            env(&[("OSPREY__SECURITY__WINDOW", "soon")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("security.window"), "{err}");
     }
 
     #[test]

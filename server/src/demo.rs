@@ -46,6 +46,7 @@ pub struct DemoShop {
     next_anomaly: i64,
     /// When the last tick happened: counters grow by the time that really passed.
     last_tick: Option<i64>,
+    trace: Option<DemoTrace>,
 }
 
 impl DemoShop {
@@ -57,6 +58,7 @@ impl DemoShop {
             anomaly: None,
             next_anomaly: start + 5 * 60_000,
             last_tick: None,
+            trace: None,
         }
     }
 
@@ -164,6 +166,14 @@ impl DemoShop {
         bodies
     }
 
+    fn hex_id(&mut self, digits: usize) -> String {
+        (0..digits)
+            .map(|_| char::from_digit(self.rng.gen_range(0..16), 16).expect("hex"))
+            .collect()
+    }
+
+    /// Events, an error now and then, this service's part of one distributed trace (web →
+    /// api → checkout and db), its log lines, and login failures.
     fn details(&mut self, body: &mut Value, service: &str, t: i64, err_pct: f64) {
         let obj = body.as_object_mut().expect("object");
         if service == "checkout" {
@@ -173,32 +183,95 @@ impl DemoShop {
                 .collect();
             obj.insert("events".into(), Value::Array(events));
         }
-        if self.rng.gen_bool((err_pct / 20.0).clamp(0.0, 1.0)) {
+        // The trace: web starts it, the others add their spans under it.
+        if service == "web" {
+            let dur = self.rng.gen_range(40.0..300.0f64);
+            self.trace = Some(DemoTrace {
+                id: self.hex_id(32),
+                root: self.hex_id(16),
+                api: self.hex_id(16),
+                start: t - dur as i64 - 5,
+                dur,
+            });
+        }
+        let Some(trace) = self.trace.clone() else {
+            return;
+        };
+        let failed = self.rng.gen_bool((err_pct / 20.0).clamp(0.0, 1.0));
+        let status = if failed { "error" } else { "ok" };
+        let round = |ms: f64| (ms * 10.0).round() / 10.0;
+        let (spans, line) = match service {
+            "web" => (
+                vec![
+                    json!({"trace_id": trace.id, "span_id": trace.root, "name": "GET /checkout", "start": trace.start, "duration_ms": round(trace.dur), "status": status, "attributes": {"http.route": "/checkout", "http.method": "GET"}}),
+                ],
+                format!(
+                    "GET /checkout {} in {:.0} ms",
+                    if failed { 500 } else { 200 },
+                    trace.dur
+                ),
+            ),
+            "api" => (
+                vec![
+                    json!({"trace_id": trace.id, "span_id": trace.api, "parent_span_id": trace.root, "name": "POST /api/orders", "start": trace.start + 3, "duration_ms": round(trace.dur * 0.85), "status": status, "attributes": {"http.route": "/api/orders", "http.method": "POST"}}),
+                ],
+                format!(
+                    "order accepted for session s-{}",
+                    self.rng.gen_range(1000..9999)
+                ),
+            ),
+            "checkout" => {
+                let id = self.hex_id(16);
+                (
+                    vec![
+                        json!({"trace_id": trace.id, "span_id": id, "parent_span_id": trace.api, "name": "charge card", "start": trace.start + 8 + (trace.dur * 0.3) as i64, "duration_ms": round(trace.dur * 0.5), "status": status, "attributes": {"payment.provider": "stripe"}}),
+                    ],
+                    "payment authorised".to_string(),
+                )
+            }
+            _ => {
+                let (a, b) = (self.hex_id(16), self.hex_id(16));
+                (
+                    vec![
+                        json!({"trace_id": trace.id, "span_id": a, "parent_span_id": trace.api, "name": "SELECT cart", "start": trace.start + 5, "duration_ms": round(trace.dur * 0.1), "status": "ok", "attributes": {"db.system": "postgresql"}}),
+                        json!({"trace_id": trace.id, "span_id": b, "parent_span_id": trace.api, "name": "INSERT order", "start": trace.start + 10 + (trace.dur * 0.8) as i64, "duration_ms": round(trace.dur * 0.05), "status": status, "attributes": {"db.system": "postgresql"}}),
+                    ],
+                    format!("query plan cached ({} rows)", self.rng.gen_range(1..40)),
+                )
+            }
+        };
+        let span_id = spans[0]["span_id"].clone();
+        obj.insert("spans".into(), Value::Array(spans));
+        let mut logs = vec![
+            json!({"timestamp": t - 2, "severity": "info", "body": line, "trace_id": trace.id, "span_id": span_id}),
+        ];
+        if failed {
             let (kind, message, frames) = ERRORS[self.rng.gen_range(0..ERRORS.len())];
             let stack: Vec<Value> = frames
                 .iter()
                 .map(|(f, file, line)| json!({"function": f, "file": file, "line": line}))
                 .collect();
-            obj.insert("errors".into(), json!([{"timestamp": t, "type": kind, "message": message, "stacktrace": stack, "tags": {"region": "eu-west-1"}}]));
+            obj.insert("errors".into(), json!([{"timestamp": t, "type": kind, "message": message, "stacktrace": stack, "tags": {"region": "eu-west-1"}, "trace_id": trace.id, "span_id": span_id}]));
+            logs.push(json!({"timestamp": t - 1, "severity": "error", "body": format!("{kind}: {message}"), "trace_id": trace.id, "span_id": span_id}));
+        } else if trace.dur > 250.0 {
+            logs.push(json!({"timestamp": t - 1, "severity": "warn", "body": format!("slow request: {:.0} ms", trace.dur), "trace_id": trace.id}));
         }
-        if service == "web" {
-            let trace: String = (0..32)
-                .map(|_| char::from_digit(self.rng.gen_range(0..16), 16).expect("hex"))
-                .collect();
-            let root: String = (0..16)
-                .map(|_| char::from_digit(self.rng.gen_range(0..16), 16).expect("hex"))
-                .collect();
-            let dur = self.rng.gen_range(20.0..180.0f64);
-            obj.insert(
-                "spans".into(),
-                json!([{"trace_id": trace, "span_id": root, "name": "GET /checkout", "start": t - dur as i64, "duration_ms": (dur * 10.0).round() / 10.0, "status": "ok", "attributes": {"http.route": "/checkout"}}]),
-            );
-            if self.rng.gen_bool(0.15) {
-                let ip = format!("203.0.113.{}", self.rng.gen_range(1..255));
-                obj.insert("security".into(), json!([{"timestamp": t, "kind": "auth_failure", "actor": format!("u-{}", self.rng.gen_range(1..500)), "ip": ip, "details": {"reason": "bad_password"}}]));
-            }
+        obj.insert("logs".into(), Value::Array(logs));
+        if service == "web" && self.rng.gen_bool(0.15) {
+            let ip = format!("203.0.113.{}", self.rng.gen_range(1..255));
+            obj.insert("security".into(), json!([{"timestamp": t, "kind": "auth_failure", "actor": format!("u-{}", self.rng.gen_range(1..500)), "ip": ip, "details": {"reason": "bad_password"}}]));
         }
     }
+}
+
+/// The trace being built across the services' bodies of one tick.
+#[derive(Debug, Clone)]
+struct DemoTrace {
+    id: String,
+    root: String,
+    api: String,
+    start: i64,
+    dur: f64,
 }
 
 /// A standard normal draw by Box–Muller (keeps the dependency list short).
@@ -245,7 +318,12 @@ const BACKFILL_MS: i64 = 3 * 86_400_000;
 async fn seed_rules(
     alerting: &crate::alerting::Alerting,
 ) -> Result<(), crate::alerting::AlertingError> {
-    if !alerting.rules().await?.is_empty() {
+    // Every Osprey has the security rule; the demo's own rules go in once, beside it.
+    let existing = alerting.rules().await?;
+    if existing
+        .iter()
+        .any(|r| r.spec.get("name").and_then(|n| n.as_str()) != Some(crate::SECURITY_RULE))
+    {
         return Ok(());
     }
     let rules = [

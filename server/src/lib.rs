@@ -19,6 +19,8 @@ pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod query;
+pub mod security;
+pub mod signals;
 pub mod store;
 pub mod telemetry;
 
@@ -90,6 +92,7 @@ impl Osprey {
         new_keys.admin_password = accounts
             .bootstrap(config.auth.admin_password.as_ref().map(|s| s.expose()))
             .await?;
+        let dashboard_key = auth::dashboard_key(store.as_ref()).await?;
         let now = chrono::Utc::now().timestamp_millis();
         let telemetry = Arc::new(telemetry::Telemetry::default());
         let hot = Arc::new(prime_hot_window(store.as_ref(), &config, now).await?);
@@ -102,6 +105,7 @@ impl Osprey {
             ANOMALY_SERIES,
         )));
         detectors.lock().expect("fresh lock").start_warming();
+        let (security_tx, security_rx) = tokio::sync::mpsc::channel(SECURITY_QUEUE);
         let (ingest, writer) = spawn_writer(
             WriterDeps {
                 store: store.clone(),
@@ -109,12 +113,15 @@ impl Osprey {
                 live: live.clone(),
                 telemetry: telemetry.clone(),
                 detectors: detectors.clone(),
+                security: security_tx,
             },
             config.ingest.queue_depth,
             config.ingest.max_commit_items,
         );
+        accounts.report_sign_ins(ingest.clone());
         let (stop, stopped) = watch::channel(false);
         let (warmed_tx, warmed) = watch::channel(false);
+        let (progress_tx, progress) = watch::channel(security::Progress::default());
         let mut tasks = vec![
             tokio::spawn(retention(store.clone(), config.clone(), stopped.clone())),
             tokio::spawn(warm_detectors(
@@ -124,6 +131,13 @@ impl Osprey {
                 warmed_tx,
                 stopped.clone(),
             )),
+            tokio::spawn(detect_attacks(
+                security_rx,
+                ingest.clone(),
+                config.security.thresholds(),
+                progress_tx,
+                stopped.clone(),
+            )),
         ];
         let query = query::QueryService::new(store.clone(), hot.clone());
         let alerting = Arc::new(alerting::Alerting::new(
@@ -131,6 +145,9 @@ impl Osprey {
             query.clone(),
             config.alerts.clone(),
         ));
+        if let Err(e) = ensure_security_rule(&alerting).await {
+            tracing::warn!(error = %e, "security alert rule not created");
+        }
         tasks.extend(alerting.spawn(stopped.clone()));
         if config.demo.enabled {
             tasks.push(tokio::spawn(demo::run(
@@ -145,8 +162,15 @@ impl Osprey {
             query,
             alerting,
             accounts,
+            security: progress,
             keys: auth::KeyRing::new(store.clone()),
+            ingest_limits: http::limits::IngestLimits::new(
+                config.ingest.rate_per_key,
+                config.ingest.rate_per_ip,
+            ),
+            dashboard_key,
             leptos: leptos_options(&config),
+            otlp: std::sync::Mutex::new(ingest::otlp::TemporalState::new(config.ingest.max_series)),
             config,
             store,
             ingest,
@@ -253,6 +277,130 @@ async fn warm_detectors(
     }
     watch.lock().expect("anomaly watch lock").finish_warming();
     let _ = done.send(true);
+}
+
+/// Committed batches of sign-in events waiting for attack detection at most.
+const SECURITY_QUEUE: usize = 1024;
+
+/// Events detection looks at between two yields to the runtime.
+const SECURITY_SLICE: usize = 1024;
+
+/// The alert rule every Osprey has, on the findings of attack detection.
+pub const SECURITY_RULE: &str = "Security: attack detected";
+
+/// Creates [`SECURITY_RULE`] unless a rule of that name exists. It names no channel: it fires
+/// and opens an incident, and people add channels to it as they like.
+async fn ensure_security_rule(
+    alerting: &alerting::Alerting,
+) -> Result<(), alerting::AlertingError> {
+    let rules = alerting.rules().await?;
+    if rules
+        .iter()
+        .any(|r| r.spec.get("name").and_then(|n| n.as_str()) == Some(SECURITY_RULE))
+    {
+        return Ok(());
+    }
+    let rule = serde_json::json!({
+        "name": SECURITY_RULE,
+        "description": "Brute force, credential stuffing or impossible travel was detected in security events",
+        "query": {"metric": "security.findings", "agg": "count", "window": "5m"},
+        "group_by": ["kind"],
+        "condition": {"op": ">", "threshold": 0},
+        "severity": "critical",
+    });
+    alerting.create_rule(rule.to_string().as_bytes()).await?;
+    Ok(())
+}
+
+/// Runs committed sign-in events through one [`security::SecurityWatch`] and writes what it
+/// finds back through ingest: as a `finding.<kind>` security event and as a `security.findings`
+/// sample (labels `kind`, `subject`) for the alert engine.
+async fn detect_attacks(
+    mut events: tokio::sync::mpsc::Receiver<Vec<ingest::model::SecurityEvent>>,
+    ingest: ingest::IngestService,
+    thresholds: security::Thresholds,
+    progress: watch::Sender<security::Progress>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut detector = security::SecurityWatch::new(thresholds);
+    loop {
+        let batch = tokio::select! {
+            batch = events.recv() => batch,
+            _ = stop.wait_for(|stop| *stop) => None,
+        };
+        let Some(batch) = batch else { break };
+        let mut found = Vec::new();
+        for slice in batch.chunks(SECURITY_SLICE) {
+            for e in slice {
+                let signal = security::Signal {
+                    ts: e.ts,
+                    outcome: security::Outcome::of_kind(&e.kind),
+                    actor: e.actor.as_deref(),
+                    ip: e.ip.as_deref(),
+                    location: security::location_of(&e.details),
+                };
+                found.extend(
+                    detector
+                        .observe(&signal)
+                        .into_iter()
+                        .map(|f| (f, &e.labels)),
+                );
+            }
+            if batch.len() > SECURITY_SLICE {
+                tokio::task::yield_now().await;
+            }
+        }
+        let stored = found.len() as u64;
+        if !found.is_empty() {
+            if let Err(e) = ingest.submit(findings_batch(&found)).await {
+                tracing::warn!(error = %e, count = found.len(), "security findings not stored");
+            }
+        }
+        progress.send_modify(|p| {
+            p.observed += batch.len() as u64;
+            p.findings += stored;
+        });
+    }
+}
+
+/// Findings as ingest items: events carrying the labels of the event that revealed them, and
+/// samples the alert engine counts.
+fn findings_batch(found: &[(security::Finding, &ingest::model::Labels)]) -> ingest::model::Batch {
+    use ingest::model::{Batch, MetricKind, MetricSample, SecurityEvent, SeriesKey};
+    use security::FindingKind;
+    let mut batch = Batch::default();
+    for (f, labels) in found {
+        let about_account = matches!(
+            f.kind,
+            FindingKind::BruteForceAccount | FindingKind::ImpossibleTravel
+        );
+        batch.security.push(SecurityEvent {
+            ts: f.ts,
+            kind: f.event_kind(),
+            actor: about_account.then(|| f.subject.clone()),
+            ip: (!about_account).then(|| f.subject.clone()),
+            details: serde_json::json!({
+                "subject": f.subject,
+                "count": f.count,
+                "explanation": f.explanation,
+            }),
+            labels: (*labels).clone(),
+        });
+        batch.metrics.push(MetricSample {
+            series: Arc::new(SeriesKey {
+                name: "security.findings".into(),
+                labels: [
+                    ("kind".to_string(), f.kind.as_str().to_string()),
+                    ("subject".to_string(), f.subject.clone()),
+                ]
+                .into(),
+            }),
+            kind: MetricKind::Gauge,
+            ts: f.ts,
+            value: 1.0,
+        });
+    }
+    batch
 }
 
 /// Series the hot window holds at most.

@@ -57,7 +57,7 @@ impl Histogram {
 /// Counters and histograms of one Osprey process.
 #[derive(Default)]
 pub struct Telemetry {
-    items: [AtomicU64; 5],
+    items: [AtomicU64; 6],
     bytes: AtomicU64,
     requests: AtomicU64,
     commits: AtomicU64,
@@ -69,7 +69,7 @@ pub struct Telemetry {
     pub live_lagged: AtomicU64,
 }
 
-const KINDS: [&str; 5] = ["events", "metrics", "errors", "spans", "security"];
+const KINDS: [&str; 6] = ["events", "metrics", "errors", "spans", "security", "logs"];
 
 /// Gauges read at scrape time from the parts that own them.
 pub struct Gauges {
@@ -98,7 +98,7 @@ impl Telemetry {
         for (slot, n) in self
             .items
             .iter()
-            .zip([a.events, a.metrics, a.errors, a.spans, a.security])
+            .zip([a.events, a.metrics, a.errors, a.spans, a.security, a.logs])
         {
             slot.fetch_add(n as u64, Ordering::Relaxed);
         }

@@ -115,6 +115,22 @@ async fn every_management_endpoint_checks_the_role() {
     let rule = json!({"name": "r", "query": {"metric": "m"}, "condition": {"op": ">", "threshold": 1}, "severity": "info"});
     let silence = json!({"matchers": [{"label": "service", "op": "=", "value": "x"}], "ends_at": common::now_ms() + 60_000});
     let channel = json!({"name": "c", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/"}});
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/ingest",
+        Some(json!({"errors": [{"timestamp": common::now_ms(), "type": "E", "message": "m"}]})),
+        Cred::Bearer(common::INGEST_KEY),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, _, listed) = call(&h, "GET", "/api/v1/errors", None, Cred::Cookie(&admin)).await;
+    let issue = format!(
+        "/api/v1/errors/{}",
+        listed["errors"][0]["group_id"]
+            .as_str()
+            .expect("the issue is listed")
+    );
     // (method, path, body, least role; None: anyone signed in or not)
     let cases: Vec<(&str, &str, Option<Value>, Role)> = vec![
         ("GET", "/api/v1/query_range?metric=m", None, Role::Viewer),
@@ -125,6 +141,19 @@ async fn every_management_endpoint_checks_the_role() {
         ("GET", "/api/v1/incidents", None, Role::Viewer),
         ("GET", "/api/v1/channels", None, Role::Viewer),
         ("GET", "/api/v1/deliveries", None, Role::Viewer),
+        ("GET", "/api/v1/errors", None, Role::Viewer),
+        ("GET", issue.as_str(), None, Role::Viewer),
+        ("GET", "/api/v1/traces", None, Role::Viewer),
+        ("GET", "/api/v1/logs", None, Role::Viewer),
+        ("GET", "/api/v1/services", None, Role::Viewer),
+        ("GET", "/api/v1/security/events", None, Role::Viewer),
+        ("GET", "/api/v1/security/findings", None, Role::Viewer),
+        (
+            "PATCH",
+            issue.as_str(),
+            Some(json!({"status": "ignored"})),
+            Role::Editor,
+        ),
         ("POST", "/api/v1/alert-rules", Some(rule), Role::Editor),
         (
             "POST",

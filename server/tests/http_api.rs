@@ -787,3 +787,284 @@ async fn a_restart_refills_the_hot_window_from_the_database() {
     assert!(!after.is_empty() && !after[0].points.is_empty());
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn errors_traces_and_logs_are_served() {
+    let h = start().await;
+    let now = common::now_ms();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let body = json!({
+        "context": {"service": "shop", "release": "2.0.0", "user_id": "u-1"},
+        "errors": [
+            {"timestamp": now - 2_000, "type": "TypeError", "message": "x is undefined",
+             "stacktrace": [{"function": "addToCart", "file": "cart.js", "line": 10}],
+             "tags": {"browser": "chromium"}, "trace_id": trace},
+            {"timestamp": now - 1_000, "type": "TypeError", "message": "y is undefined",
+             "stacktrace": [{"function": "addToCart", "file": "cart.js", "line": 11}],
+             "tags": {"browser": "firefox"}}
+        ],
+        "spans": [{"trace_id": trace, "span_id": "b7ad6b7169203331", "name": "POST /cart",
+                   "start": now - 2_100, "duration_ms": 250.0, "status": "error"}],
+        "logs": [{"timestamp": now - 2_050, "severity": "error", "body": "cart write failed",
+                  "trace_id": trace}]
+    });
+    let (status, _, reply) = send(&h.router, ingest_request(body.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(reply["accepted"]["logs"], 1);
+
+    let (status, listed) = get(&h.router, "/api/v1/errors").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let issue = &listed["errors"][0];
+    assert_eq!(listed["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (issue["count"].as_i64(), issue["users"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(issue["type"], "TypeError");
+    let spark: i64 = issue["sparkline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(spark, 2, "the sparkline counts both occurrences");
+    let id = issue["group_id"].as_str().unwrap();
+
+    let (status, detail) = get(&h.router, &format!("/api/v1/errors/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["occurrences"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["occurrences"][1]["trace_id"], trace);
+    assert_eq!(detail["tags"]["browser"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["tags"]["release"][0], json!(["2.0.0", 2]));
+
+    let patch = |status: &str| {
+        Request::patch(format!("/api/v1/errors/{id}"))
+            .header(header::AUTHORIZATION, "Bearer test-admin-token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"status": status}).to_string()))
+            .unwrap()
+    };
+    let (status, _, reply) = send(&h.router, patch("fixed")).await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("status"),
+    );
+    let (status, _, reply) = send(&h.router, patch("resolved")).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (StatusCode::OK, Some("resolved"))
+    );
+    let (_, unresolved) = get(&h.router, "/api/v1/errors?status=unresolved").await;
+    assert_eq!(unresolved["errors"].as_array().unwrap().len(), 0);
+    let (status, _) = get(&h.router, "/api/v1/errors/ffffffffffffffff").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, traces) = get(
+        &h.router,
+        "/api/v1/traces?service=shop&status=error&min_duration_ms=100",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{traces}");
+    assert_eq!(traces["traces"][0]["trace_id"], trace);
+    let (status, one) = get(
+        &h.router,
+        &format!("/api/v1/traces/{}", trace.to_uppercase()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["spans"][0]["name"], "POST /cart");
+    assert_eq!(one["spans"][0]["service"], "shop");
+    assert_eq!(
+        one["errors"].as_array().unwrap().len(),
+        1,
+        "the trace links its error"
+    );
+    let (status, services) = get(&h.router, "/api/v1/services").await;
+    assert_eq!(status, StatusCode::OK, "{services}");
+    assert_eq!(services["services"][0]["service"], "shop");
+    assert_eq!(services["services"][0]["requests"], 1);
+    assert_eq!(services["services"][0]["error_rate"], 1.0);
+    assert_eq!(services["services"][0]["p95_ms"], 250.0);
+    let (status, reply) = get(&h.router, "/api/v1/traces/not-a-trace").await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("trace_id"),
+    );
+    let (status, _) = get(&h.router, "/api/v1/traces/ffffffffffffffffffffffffffffffff").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, logs) = get(
+        &h.router,
+        &format!("/api/v1/logs?trace_id={trace}&severity=warn&q=WRITE"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{logs}");
+    assert_eq!(logs["logs"][0]["body"], "cart write failed");
+    assert_eq!(logs["logs"][0]["service"], "shop");
+    let (status, reply) = get(&h.router, "/api/v1/logs?severity=loud").await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("severity"),
+    );
+    let long = "x".repeat(300);
+    let (status, reply) = get(&h.router, &format!("/api/v1/logs?q={long}")).await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("q"),
+    );
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn pages_on_other_origins_may_send_to_ingest() {
+    let h = start().await;
+    let preflight = Request::options("/api/v1/ingest")
+        .header(header::ORIGIN, "https://shop.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization, content-type",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(&h.router, preflight).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+
+    // A browser on another site, even one holding a session cookie for this one.
+    let mut req = ingest_request(metric_body("m", &[(common::now_ms(), 1.0)]));
+    req.headers_mut()
+        .insert(header::ORIGIN, "https://shop.example".parse().unwrap());
+    req.headers_mut()
+        .insert(header::COOKIE, "osprey_session=whatever".parse().unwrap());
+    let (status, headers, reply) = send(&h.router, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_EXPOSE_HEADERS],
+        "retry-after"
+    );
+
+    // Refusals are readable too, so the SDK knows not to resend.
+    let (status, headers, _) = send(&h.router, ingest_request("{")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_from_one_key_is_told_when_to_come_back() {
+    let h = start_with(|c| c.ingest.rate_per_key = 3).await;
+    let body = || metric_body("m", &[(common::now_ms(), 1.0)]);
+    // Bursts of twice the rate pass; the next is refused with a wait, and nothing of it stored.
+    for _ in 0..6 {
+        let (status, _, reply) = send(&h.router, ingest_request(body())).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    }
+    let (status, headers, reply) = send(&h.router, ingest_request(body())).await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        None,
+    );
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(stored_samples(&h).await, 6);
+    // Another key has its own budget.
+    let (_, other) = osprey::auth::create_key(
+        &*h.osprey.state.store,
+        osprey::store::KeyKind::Ingest,
+        "second",
+    )
+    .await
+    .unwrap();
+    let mut req = ingest_request(body());
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {other}").parse().unwrap(),
+    );
+    let (status, _, reply) = send(&h.router, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    h.osprey.shutdown().await;
+}
+
+/// Hostile input: each is refused with a clear error, none harms the process, nothing of it is
+/// stored.
+#[tokio::test]
+async fn hostile_input_is_refused_without_harm() {
+    let h = start_with(|c| c.ingest.max_series = 50).await;
+    // Nesting deep enough to overflow a naive recursive decoder's stack.
+    let deep = format!(
+        "{{\"events\": [{{\"timestamp\": 1, \"name\": \"e\", \"properties\": {{\"p\": {}1{}}}}}]}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let (s, _, v) = send(&h.router, ingest_request(deep)).await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_input", None);
+
+    // Bytes that are not UTF-8 inside a string.
+    let mut invalid = br#"{"events": [{"timestamp": 1, "name": ""#.to_vec();
+    invalid.extend_from_slice(&[0xff, 0xfe, 0xc3]);
+    invalid.extend_from_slice(br#""}]}"#);
+    let (s, _, v) = send(&h.router, ingest_request(invalid)).await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_input", None);
+
+    // A 10 MB label value: refused by the body bound before it is decoded.
+    let huge = json!({"metrics": [{"timestamp": 1, "name": "m", "value": 1, "labels": {"k": "v".repeat(10 << 20)}}]});
+    let (s, _, v) = send(&h.router, ingest_request(huge.to_string())).await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        None,
+    );
+
+    // Ever new series from one client: the series limit answers, the store keeps its bound.
+    let now = common::now_ms();
+    let mut refused = 0;
+    for batch in 0..20 {
+        let metrics: Vec<Value> = (0..10)
+            .map(|i| json!({"timestamp": now, "name": "m", "value": 1, "labels": {"id": format!("{batch}-{i}")}}))
+            .collect();
+        let (s, _, v) = send(
+            &h.router,
+            ingest_request(json!({"metrics": metrics}).to_string()),
+        )
+        .await;
+        match s {
+            StatusCode::ACCEPTED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(v["error"]["code"], "series_limit", "{v}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(refused, 15, "5 batches of 10 new series fit under 50");
+    assert_eq!(h.osprey.state.store.counts().await.unwrap().series, 50);
+
+    // Still serving, known series included.
+    let known =
+        json!({"metrics": [{"timestamp": now, "name": "m", "value": 2, "labels": {"id": "0-0"}}]});
+    let (s, _, v) = send(&h.router, ingest_request(known.to_string())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    h.osprey.shutdown().await;
+}

@@ -794,6 +794,419 @@ mod cases {
             "already revoked"
         );
     }
+
+    pub async fn errors_group_into_issues_that_regress(store: Arc<dyn Store>) {
+        use osprey::store::ErrorGroupQuery;
+        let error = |ts: i64, release: &str, user: &str, message: &str| {
+            batch(serde_json::json!({
+                "context": {"service": "shop", "release": release, "user_id": user},
+                "errors": [{"timestamp": ts, "type": "TypeError", "message": message,
+                            "stacktrace": [{"function": "addToCart", "file": "cart.js", "line": ts - T0}],
+                            "trace_id": "0af7651916cd43dd8448eb211c80319c"}]
+            }))
+        };
+        store
+            .write(&error(T0, "1.0.0", "u1", "item 41 missing"))
+            .await
+            .unwrap();
+        store
+            .write(&error(T0 + 5, "1.0.0", "u2", "item 42 missing"))
+            .await
+            .unwrap();
+        store
+            .write(&error(T0 + 9, "1.0.1", "u1", "item 43 missing"))
+            .await
+            .unwrap();
+        let all = |status: Option<&str>| ErrorGroupQuery {
+            status: status.map(str::to_string),
+            from: T0,
+            to: T0 + 100,
+            limit: 10,
+            ..Default::default()
+        };
+        let groups = store.error_groups(&all(None)).await.unwrap();
+        assert_eq!(
+            groups.len(),
+            1,
+            "line numbers and ids in messages do not split an issue"
+        );
+        let g = &groups[0];
+        assert_eq!(
+            (g.count, g.users, g.first_seen, g.last_seen),
+            (3, 2, T0, T0 + 9)
+        );
+        assert_eq!(
+            g.message, "item 43 missing",
+            "the latest occurrence's message"
+        );
+        assert_eq!(g.culprit, "addToCart (cart.js)");
+        assert_eq!(g.service, "shop");
+        assert_eq!(
+            (g.first_release.as_deref(), g.last_release.as_deref()),
+            (Some("1.0.0"), Some("1.0.1"))
+        );
+        let id = g.group_id.clone();
+        let counts = store
+            .error_counts(std::slice::from_ref(&id), T0, T0 + 10, 5)
+            .await
+            .unwrap();
+        let mut counts: Vec<(i64, i64)> = counts.into_iter().map(|(_, b, n)| (b, n)).collect();
+        counts.sort();
+        assert_eq!(counts, vec![(0, 1), (1, 2)]);
+        let occurrences = store.error_occurrences(&id, 2).await.unwrap();
+        assert_eq!(occurrences.len(), 2);
+        assert_eq!(occurrences[0].timestamp, T0 + 9, "newest first");
+        assert_eq!(
+            occurrences[0].stacktrace[0].function.as_deref(),
+            Some("addToCart")
+        );
+        assert_eq!(
+            store
+                .trace_errors("0af7651916cd43dd8448eb211c80319c")
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+
+        // Resolved in 1.0.1: an old client still on 1.0.0 does not reopen it, 1.0.2 does.
+        assert!(store
+            .set_error_status(&id, "resolved", T0 + 10)
+            .await
+            .unwrap());
+        assert!(!store
+            .set_error_status("0000", "resolved", T0)
+            .await
+            .unwrap());
+        let g = store.error_group(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (g.status.as_str(), g.resolved_release.as_deref()),
+            ("resolved", Some("1.0.1"))
+        );
+        store
+            .write(&error(T0 + 20, "1.0.0", "u3", "item 1 missing"))
+            .await
+            .unwrap();
+        let g = store.error_group(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (g.status.as_str(), g.count, g.regressed_at),
+            ("resolved", 4, None)
+        );
+        store
+            .write(&error(T0 + 30, "1.0.2", "u3", "item 2 missing"))
+            .await
+            .unwrap();
+        let g = store.error_group(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (g.status.as_str(), g.regressed_at),
+            ("unresolved", Some(T0 + 30))
+        );
+        assert_eq!(
+            store
+                .error_groups(&all(Some("resolved")))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+
+        let mut text = all(None);
+        text.text = Some("ITEM 2".into());
+        assert_eq!(
+            store.error_groups(&text).await.unwrap().len(),
+            1,
+            "case-insensitive search"
+        );
+        text.text = Some("50%_off".into());
+        assert_eq!(
+            store.error_groups(&text).await.unwrap().len(),
+            0,
+            "wildcards are literal"
+        );
+    }
+
+    pub async fn traces_are_searched_and_read_whole(store: Arc<dyn Store>) {
+        use osprey::store::TraceQuery;
+        const A: &str = "0af7651916cd43dd8448eb211c80319c";
+        const B: &str = "1af7651916cd43dd8448eb211c80319c";
+        let span = |trace: &str,
+                    id: &str,
+                    parent: Option<&str>,
+                    name: &str,
+                    start: i64,
+                    ms: f64,
+                    status: &str| {
+            serde_json::json!({"trace_id": trace, "span_id": id, "parent_span_id": parent, "name": name,
+                               "start": start, "duration_ms": ms, "status": status,
+                               "attributes": {"http.route": name}})
+        };
+        store
+            .write(&batch(serde_json::json!({
+                "context": {"service": "web"},
+                "spans": [
+                    span(A, "00000000000000a1", None, "GET /cart", T0, 120.0, "ok"),
+                    span(A, "00000000000000a2", Some("00000000000000a1"), "SELECT cart", T0 + 10, 80.0, "error"),
+                    span(B, "00000000000000b1", None, "GET /", T0 + 1000, 5.0, "ok"),
+                ]
+            })))
+            .await
+            .unwrap();
+        let q = |f: &dyn Fn(&mut TraceQuery)| {
+            let mut q = TraceQuery {
+                from: T0,
+                to: T0 + 10_000,
+                limit: 10,
+                ..Default::default()
+            };
+            f(&mut q);
+            q
+        };
+        let all = store.traces(&q(&|_| {})).await.unwrap();
+        assert_eq!(
+            all.iter().map(|t| t.trace_id.as_str()).collect::<Vec<_>>(),
+            vec![B, A]
+        );
+        let a = &all[1];
+        assert_eq!(
+            (a.name.as_str(), a.service.as_str(), a.spans, a.errors),
+            ("GET /cart", "web", 2, 1)
+        );
+        assert_eq!((a.start, a.duration_ms), (T0, 120.0));
+        for (what, query, want) in [
+            ("slow", q(&|q| q.min_duration_ms = Some(50.0)), vec![A]),
+            ("failed", q(&|q| q.status = Some("error".into())), vec![A]),
+            (
+                "operation",
+                q(&|q| q.operation = Some("GET /".into())),
+                vec![B],
+            ),
+            (
+                "attribute",
+                q(&|q| q.attribute = Some(("http.route".into(), "SELECT cart".into()))),
+                vec![A],
+            ),
+            ("service", q(&|q| q.service = Some("other".into())), vec![]),
+        ] {
+            let got: Vec<String> = store
+                .traces(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.trace_id)
+                .collect();
+            assert_eq!(got, want, "{what}");
+        }
+        let spans = store.trace(A, 100).await.unwrap();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[1].parent_span_id.as_deref(), Some("00000000000000a1"));
+        assert_eq!(spans[1].attributes["http.route"], "SELECT cart");
+        assert_eq!(store.trace(A, 1).await.unwrap().len(), 1, "bounded");
+        let mut entries = store.entry_spans(T0, T0 + 10_000, 10).await.unwrap();
+        entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(
+            entries,
+            vec![
+                ("web".to_string(), 5.0, false),
+                ("web".to_string(), 120.0, false)
+            ],
+            "only spans without a parent"
+        );
+    }
+
+    pub async fn logs_are_searched_newest_first(store: Arc<dyn Store>) {
+        use osprey::store::LogQuery;
+        store
+            .write(&batch(serde_json::json!({
+                "context": {"service": "api"},
+                "logs": [
+                    {"timestamp": T0, "severity": "info", "body": "GET /cart 200"},
+                    {"timestamp": T0 + 1, "severity": "WARNING", "body": "slow query: 812 ms",
+                     "trace_id": "0af7651916cd43dd8448eb211c80319c", "attributes": {"db": "main"}},
+                    {"timestamp": T0 + 2, "severity": "error", "body": "payment 100% failed"}
+                ]
+            })))
+            .await
+            .unwrap();
+        let q = |f: &dyn Fn(&mut LogQuery)| {
+            let mut q = LogQuery {
+                from: T0,
+                to: T0 + 100,
+                limit: 10,
+                ..Default::default()
+            };
+            f(&mut q);
+            q
+        };
+        let bodies =
+            |logs: Vec<app::model::LogView>| logs.into_iter().map(|l| l.body).collect::<Vec<_>>();
+        let all = store.logs(&q(&|_| {})).await.unwrap();
+        assert_eq!(all[0].severity, "error", "newest first");
+        assert_eq!(all[1].severity, "warn", "severity names are normalised");
+        assert_eq!(all[1].attributes["db"], "main");
+        assert_eq!(all[1].service, "api");
+        assert_eq!(
+            bodies(
+                store
+                    .logs(&q(&|q| q.min_severity = Some(13)))
+                    .await
+                    .unwrap()
+            )
+            .len(),
+            2
+        );
+        assert_eq!(
+            bodies(
+                store
+                    .logs(&q(&|q| q.text = Some("SLOW".into())))
+                    .await
+                    .unwrap()
+            ),
+            vec!["slow query: 812 ms"]
+        );
+        assert_eq!(
+            bodies(
+                store
+                    .logs(&q(&|q| q.text = Some("0% f".into())))
+                    .await
+                    .unwrap()
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            bodies(
+                store
+                    .logs(&q(&|q| q.text = Some("%".into())))
+                    .await
+                    .unwrap()
+            )
+            .len(),
+            1,
+            "% is literal"
+        );
+        assert_eq!(
+            bodies(
+                store
+                    .logs(&q(
+                        &|q| q.trace_id = Some("0af7651916cd43dd8448eb211c80319c".into())
+                    ))
+                    .await
+                    .unwrap()
+            ),
+            vec!["slow query: 812 ms"]
+        );
+        assert_eq!(store.logs(&q(&|q| q.limit = 1)).await.unwrap().len(), 1);
+    }
+
+    pub async fn security_events_are_counted_listed_and_ranked(store: Arc<dyn Store>) {
+        use osprey::store::{SecurityField, SecurityQuery};
+        let event = |t: i64, kind: &str, actor: &str, ip: &str| serde_json::json!({"timestamp": t, "kind": kind, "actor": actor, "ip": ip, "details": {"n": t - T0}});
+        store
+            .write(&batch(serde_json::json!({
+                "context": {"service": "shop"},
+                "security": [
+                    event(T0, "auth_failure", "alice", "203.0.113.7"),
+                    event(T0 + 10, "auth_failure", "bob", "203.0.113.7"),
+                    event(T0 + 20, "auth_failure", "alice", "198.51.100.2"),
+                    event(T0 + 65_000, "auth_failure", "alice", "203.0.113.7"),
+                    event(T0 + 70_000, "auth_success", "carol", "192.0.2.1"),
+                    event(T0 + 80_000, "finding.brute_force_ip", "x", "203.0.113.7"),
+                    event(T0 + 90_000, "findingless", "x", "203.0.113.9"),
+                ]
+            })))
+            .await
+            .unwrap();
+        let failures = vec!["auth_failure".to_string()];
+        assert_eq!(
+            store
+                .security_counts(&failures, T0, T0 + 120_000, 60_000)
+                .await
+                .unwrap(),
+            vec![(0, 3), (1, 1)],
+            "per bucket, empty buckets left out"
+        );
+        assert_eq!(
+            store
+                .security_counts(&failures, T0 + 5, T0 + 65_000, 60_000)
+                .await
+                .unwrap(),
+            vec![(0, 2)],
+            "to is exclusive"
+        );
+        assert_eq!(
+            store
+                .security_top(SecurityField::Ip, &failures, T0, T0 + 120_000, 10)
+                .await
+                .unwrap(),
+            vec![
+                ("203.0.113.7".to_string(), 3),
+                ("198.51.100.2".to_string(), 1)
+            ]
+        );
+        assert_eq!(
+            store
+                .security_top(SecurityField::Actor, &failures, T0, T0 + 120_000, 1)
+                .await
+                .unwrap(),
+            vec![("alice".to_string(), 3)]
+        );
+        let q = |f: &dyn Fn(&mut SecurityQuery)| {
+            let mut q = SecurityQuery {
+                from: T0,
+                to: T0 + 120_000,
+                limit: 100,
+                ..Default::default()
+            };
+            f(&mut q);
+            q
+        };
+        let all = store.security_events(&q(&|_| {})).await.unwrap();
+        assert_eq!(all.len(), 7);
+        assert_eq!(all[0].kind, "findingless", "newest first");
+        assert_eq!(all[6].details["n"], 0);
+        assert_eq!(all[6].labels["service"], "shop");
+        assert_eq!(all[6].actor.as_deref(), Some("alice"));
+        let kinds = |events: Vec<app::security::SecurityEventView>| {
+            events.into_iter().map(|e| e.kind).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(
+                store
+                    .security_events(&q(&|q| q.kind_prefix = Some("finding.".into())))
+                    .await
+                    .unwrap()
+            ),
+            vec!["finding.brute_force_ip"]
+        );
+        assert_eq!(
+            kinds(
+                store
+                    .security_events(&q(&|q| q.kind_prefix = Some("FINDING.".into())))
+                    .await
+                    .unwrap()
+            )
+            .len(),
+            0,
+            "prefixes are case-sensitive"
+        );
+        assert_eq!(
+            kinds(
+                store
+                    .security_events(&q(&|q| q.kinds = vec!["auth_success".into()]))
+                    .await
+                    .unwrap()
+            ),
+            vec!["auth_success"]
+        );
+        assert_eq!(
+            store
+                .security_events(&q(&|q| q.limit = 2))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
 }
 
 macro_rules! conformance {
@@ -836,6 +1249,10 @@ conformance! {
     two_open_incidents_of_one_group_are_refused => 1000,
     users_sessions_and_audit_entries => 1000,
     keys_are_named_touched_and_revoked => 1000,
+    errors_group_into_issues_that_regress => 1000,
+    traces_are_searched_and_read_whole => 1000,
+    logs_are_searched_newest_first => 1000,
+    security_events_are_counted_listed_and_ranked => 1000,
 }
 
 #[tokio::test]

@@ -2,11 +2,15 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod errors;
 pub mod forecast;
 pub mod incidents;
 pub mod login;
+pub mod logs;
 pub mod overview;
+pub mod security;
 pub mod settings;
+pub mod traces;
 
 use crate::model::{TimeRange, RANGES};
 use leptos::prelude::*;

@@ -123,6 +123,7 @@ fn open_path(path: &str) -> bool {
     matches!(
         path,
         "/api/v1/ingest"
+            | "/api/v1/csp-report"
             | "/api/v1/login"
             | "/api/v1/logout"
             | "/login"
@@ -149,6 +150,11 @@ fn is_page(req: &Request) -> bool {
 /// Runs on every request: CSRF check, reader check, and the [`Who`] for pages.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    if path == "/api/v1/ingest" || path == "/api/v1/csp-report" || path.starts_with("/v1/") {
+        // Ingest checks its own keys and never reads the session, so a cross-site request
+        // carries no authority to forge: monitored sites on other origins send here.
+        return super::ingest::with_cors(&state, req, next).await;
+    }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let headers = req.headers();
     let browser_borne = session_token(headers).is_some()
@@ -162,10 +168,6 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             "cross-site request refused: it must come from this site's pages",
         )
         .into_response();
-    }
-    if path == "/api/v1/ingest" || path.starts_with("/v1/") {
-        // Ingest checks its own keys.
-        return next.run(req).await;
     }
     let principal = match principal(&state, req.headers()).await {
         Ok(p) => p,

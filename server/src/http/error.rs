@@ -34,6 +34,10 @@ impl ApiError {
         self.field = Some(field.into());
         self
     }
+    /// A 400 about one query parameter or body field.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).field(field)
+    }
     pub fn unauthorized(message: &str) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

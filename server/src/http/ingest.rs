@@ -17,6 +17,80 @@ pub struct KeyParam {
     key: Option<String>,
 }
 
+/// Lets pages on any origin send: answers CORS preflights and marks every ingest response
+/// readable cross-origin, so the browser SDK sees 202s, 429s and `Retry-After` and does not
+/// resend a batch that was stored. Keys travel in the request, never in cookies, so `*` grants
+/// nothing a page could not do anyway.
+///
+/// Every request also takes a token from its key's and its address's rate limit first.
+pub async fn with_cors(
+    state: &AppState,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, Method};
+    let preflight = req.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else if let Err(wait) = rate_limit(state, &req) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests from this key or address; retry in {secs} s"),
+        );
+        e.retry_after = Some(secs);
+        state.telemetry.record_reject(e.code);
+        e.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("retry-after"),
+    );
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, content-encoding"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+    }
+    response
+}
+
+/// The key a request presents (bearer or `?key=`) and its client address, against the limits.
+fn rate_limit(state: &AppState, req: &axum::extract::Request) -> Result<(), std::time::Duration> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let query_key = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("key=")));
+    let ip = super::authz::client_ip(req.extensions());
+    state.ingest_limits.check(
+        bearer.or(query_key),
+        ip.as_deref(),
+        std::time::Instant::now(),
+    )
+}
+
 /// Bodies larger than this are decoded off the async runtime.
 const INLINE_DECODE_BYTES: usize = 64 * 1024;
 

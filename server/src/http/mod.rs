@@ -4,11 +4,17 @@ mod alerting;
 pub mod authz;
 pub mod error;
 mod ingest;
+pub mod limits;
 mod ops;
+mod otlp;
 mod query;
+mod security;
+mod signals;
 mod site;
 mod site_admin;
 mod site_alerts;
+mod site_security;
+mod site_signals;
 
 use crate::app_state::AppState;
 use axum::routing::{get, post};
@@ -20,6 +26,9 @@ pub use error::ApiError;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/v1/traces", post(otlp::traces))
+        .route("/v1/metrics", post(otlp::metrics))
+        .route("/v1/logs", post(otlp::logs))
         .route("/api/v1/query_range", get(query::query_range))
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/events", get(query::events))
@@ -48,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(authz::login_form))
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())
+        .merge(signals::routes())
+        .merge(security::routes())
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
         .with_state(state.clone());
     api.merge(site::router(state.clone()))

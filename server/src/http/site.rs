@@ -256,11 +256,26 @@ pub fn router(state: AppState) -> Router {
         app::settings::source::AdminSourceHandle(Arc::new(super::site_admin::ServerAdmin {
             state: state.clone(),
         }));
+    let signals =
+        app::signals::source::SignalSourceHandle(Arc::new(super::site_signals::ServerSignals {
+            state: state.clone(),
+        }));
+    let security = app::security::source::SecuritySourceHandle(Arc::new(
+        super::site_security::ServerSecurity {
+            state: state.clone(),
+        },
+    ));
+    let self_monitoring = app::model::SelfMonitoring {
+        ingest_key: state.dashboard_key.clone(),
+    };
     let source = PanelSourceHandle(panels);
     let context = move || {
         provide_context(source.clone());
         provide_context(alerts.clone());
         provide_context(admin.clone());
+        provide_context(signals.clone());
+        provide_context(security.clone());
+        provide_context(self_monitoring.clone());
     };
     let options = state.leptos.clone();
     let server_fn_context = context.clone();

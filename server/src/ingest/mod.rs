@@ -1,7 +1,9 @@
 //! Ingest: decoded, validated batches wait in a bounded queue for the one batch writer, which
 //! commits many requests per transaction and acknowledges each only after its commit.
 
+pub mod grouping;
 pub mod model;
+pub mod otlp;
 mod writer;
 
 pub use writer::{spawn_writer, Committed, CommittedSample, WriterDeps, WriterHandle};

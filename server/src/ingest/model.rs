@@ -3,6 +3,7 @@
 //! Decoding reports the path of the first bad field (`metrics[3].value`); validation then checks
 //! every bound. A batch is accepted whole or not at all, so nothing here stores anything.
 
+use super::grouping;
 use crate::config::IngestConfig;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -84,6 +85,8 @@ struct WireBatch {
     spans: Vec<WireSpan>,
     #[serde(default)]
     security: Vec<WireSecurity>,
+    #[serde(default)]
+    logs: Vec<WireLog>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +128,24 @@ struct WireError {
     stacktrace: Vec<StackFrame>,
     #[serde(default)]
     tags: Labels,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    span_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireLog {
+    timestamp: Timestamp,
+    #[serde(default)]
+    severity: Option<String>,
+    body: String,
+    #[serde(default)]
+    attributes: Option<Map<String, Value>>,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    span_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +186,9 @@ pub struct StackFrame {
     pub line: Option<u32>,
     #[serde(default)]
     pub column: Option<u32>,
+    /// Whether the frame is the application's own code; guessed from the file when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_app: Option<bool>,
 }
 
 /// Unix milliseconds, given as a number or as RFC 3339 text.
@@ -214,6 +238,7 @@ pub struct Batch {
     pub errors: Vec<ErrorEvent>,
     pub spans: Vec<Span>,
     pub security: Vec<SecurityEvent>,
+    pub logs: Vec<LogRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,7 +265,12 @@ pub struct ErrorEvent {
     pub stacktrace: Vec<StackFrame>,
     pub tags: Labels,
     pub labels: Labels,
+    /// The issue it belongs to (see [`super::grouping`]).
     pub fingerprint: String,
+    /// The top in-app frame, as the Errors page names it.
+    pub culprit: String,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +297,48 @@ pub struct SecurityEvent {
     pub labels: Labels,
 }
 
+/// One log record.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub ts: i64,
+    /// `trace`, `debug`, `info`, `warn`, `error` or `fatal`.
+    pub severity: String,
+    /// OpenTelemetry's severity number (1–24), 0 when unknown.
+    pub severity_number: i32,
+    pub body: String,
+    pub service: String,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub attributes: Value,
+    pub labels: Labels,
+}
+
+/// The severity names logs are stored under, with the OpenTelemetry severity number each
+/// starts at.
+pub const SEVERITIES: [(&str, i32); 6] = [
+    ("trace", 1),
+    ("debug", 5),
+    ("info", 9),
+    ("warn", 13),
+    ("error", 17),
+    ("fatal", 21),
+];
+
+/// Reads a severity name as applications write them (`WARNING`, `Err`, `critical`…).
+pub fn parse_severity(text: &str) -> Option<(&'static str, i32)> {
+    let t = text.trim().to_ascii_lowercase();
+    let name = match t.as_str() {
+        "trace" | "finest" | "finer" => "trace",
+        "debug" | "fine" | "config" => "debug",
+        "info" | "information" | "informational" | "notice" | "log" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "err" | "severe" => "error",
+        "fatal" | "critical" | "crit" | "alert" | "emergency" | "emerg" | "panic" => "fatal",
+        _ => return None,
+    };
+    SEVERITIES.iter().find(|(n, _)| *n == name).copied()
+}
+
 /// How many items of each kind a batch holds, as the 202 answer reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Accepted {
@@ -275,6 +347,12 @@ pub struct Accepted {
     pub errors: usize,
     pub spans: usize,
     pub security: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub logs: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Batch {
@@ -285,11 +363,12 @@ impl Batch {
             errors: self.errors.len(),
             spans: self.spans.len(),
             security: self.security.len(),
+            logs: self.logs.len(),
         }
     }
     pub fn len(&self) -> usize {
         let a = self.accepted();
-        a.events + a.metrics + a.errors + a.spans + a.security
+        a.events + a.metrics + a.errors + a.spans + a.security + a.logs
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -301,6 +380,7 @@ impl Batch {
         self.errors.append(&mut other.errors);
         self.spans.append(&mut other.spans);
         self.security.append(&mut other.security);
+        self.logs.append(&mut other.logs);
     }
 }
 
@@ -348,7 +428,8 @@ impl Validator<'_> {
             + wire.metrics.len()
             + wire.errors.len()
             + wire.spans.len()
-            + wire.security.len();
+            + wire.security.len()
+            + wire.logs.len();
         if total > self.limits.max_items {
             return Err(ValidationError {
                 field: None,
@@ -409,15 +490,23 @@ impl Validator<'_> {
                 }
             }
             let tags = self.labels(e.tags, &at("tags"))?;
-            let fingerprint = fingerprint(&e.kind, &e.stacktrace);
+            if let Some(id) = &e.trace_id {
+                hex_id(id, 32, &at("trace_id"))?;
+            }
+            if let Some(id) = &e.span_id {
+                hex_id(id, 16, &at("span_id"))?;
+            }
             batch.errors.push(ErrorEvent {
                 ts: self.timestamp(e.timestamp, &at("timestamp"))?,
+                fingerprint: grouping::fingerprint(&e.kind, &e.message, &e.stacktrace),
+                culprit: grouping::culprit(&e.stacktrace),
                 kind: e.kind,
                 message: e.message,
                 stacktrace: e.stacktrace,
                 tags,
                 labels: context.clone(),
-                fingerprint,
+                trace_id: e.trace_id.map(|id| id.to_ascii_lowercase()),
+                span_id: e.span_id.map(|id| id.to_ascii_lowercase()),
             });
         }
         for (i, s) in wire.spans.into_iter().enumerate() {
@@ -477,6 +566,39 @@ impl Validator<'_> {
                 kind: s.kind,
                 actor: s.actor,
                 ip: s.ip,
+                labels: context.clone(),
+            });
+        }
+        for (i, l) in wire.logs.into_iter().enumerate() {
+            let at = |f: &str| format!("logs[{i}].{f}");
+            self.text(&l.body, &at("body"))?;
+            let (severity, severity_number) = match &l.severity {
+                None => ("info", 9),
+                Some(text) => parse_severity(text).ok_or_else(|| {
+                    ValidationError::at(
+                        at("severity"),
+                        format!(
+                            "unknown severity {:?}; use trace, debug, info, warn, error or fatal",
+                            truncate(text)
+                        ),
+                    )
+                })?,
+            };
+            if let Some(id) = &l.trace_id {
+                hex_id(id, 32, &at("trace_id"))?;
+            }
+            if let Some(id) = &l.span_id {
+                hex_id(id, 16, &at("span_id"))?;
+            }
+            batch.logs.push(LogRecord {
+                ts: self.timestamp(l.timestamp, &at("timestamp"))?,
+                severity: severity.to_string(),
+                severity_number,
+                attributes: self.object(l.attributes, &at("attributes"))?,
+                service: context.get("service").cloned().unwrap_or_default(),
+                body: l.body,
+                trace_id: l.trace_id.map(|id| id.to_ascii_lowercase()),
+                span_id: l.span_id.map(|id| id.to_ascii_lowercase()),
                 labels: context.clone(),
             });
         }
@@ -669,21 +791,6 @@ fn truncate(v: &str) -> &str {
     &v[..end]
 }
 
-/// Groups occurrences of one error: its type and the top frames, without line numbers that move
-/// with every release.
-fn fingerprint(kind: &str, frames: &[StackFrame]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(kind.as_bytes());
-    for f in frames.iter().take(5) {
-        h.update(b"\0");
-        h.update(f.function.as_deref().unwrap_or("?").as_bytes());
-        h.update(b"@");
-        h.update(f.file.as_deref().unwrap_or("?").as_bytes());
-    }
-    hex::encode(&h.finalize()[..8])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,7 +823,8 @@ mod tests {
                 metrics: 1,
                 errors: 1,
                 spans: 1,
-                security: 1
+                security: 1,
+                logs: 0
             }
         );
         let m = &b.metrics[0];

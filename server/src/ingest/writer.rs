@@ -5,7 +5,7 @@
 use super::{IngestError, IngestService, Job};
 use crate::anomaly::AnomalyWatch;
 use crate::hot::HotWindow;
-use crate::ingest::model::{Accepted, Batch, SeriesKey};
+use crate::ingest::model::{Accepted, Batch, SecurityEvent, SeriesKey};
 use crate::live::LiveHub;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
@@ -51,6 +51,9 @@ pub struct WriterDeps {
     pub telemetry: Arc<Telemetry>,
     /// Only the writer touches it; the lock is never contended.
     pub detectors: Arc<std::sync::Mutex<AnomalyWatch>>,
+    /// Committed sign-in events go here for attack detection (see `crate::security`); when
+    /// detection falls behind they are dropped rather than slowing commits.
+    pub security: mpsc::Sender<Vec<SecurityEvent>>,
 }
 
 /// Starts the writer; returns the service that feeds it and the handle that stops it.
@@ -151,6 +154,7 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
     })?;
     deps.telemetry
         .record_commit(started.elapsed(), &batch.accepted());
+    watch_security(deps, batch);
     if !batch.metrics.is_empty() {
         let now = chrono::Utc::now().timestamp_millis();
         deps.hot.record(
@@ -192,6 +196,26 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
     Ok(())
 }
 
+/// Hands the batch's sign-in events to attack detection without waiting for it.
+fn watch_security(deps: &WriterDeps, batch: &Batch) {
+    use crate::security::Outcome;
+    let watched: Vec<SecurityEvent> = batch
+        .security
+        .iter()
+        .filter(|e| Outcome::of_kind(&e.kind) != Outcome::Other)
+        .cloned()
+        .collect();
+    if watched.is_empty() {
+        return;
+    }
+    if let Err(e) = deps.security.try_send(watched) {
+        let count = match &e {
+            mpsc::error::TrySendError::Full(v) | mpsc::error::TrySendError::Closed(v) => v.len(),
+        };
+        tracing::warn!(count, "security detection is behind; events not watched");
+    }
+}
+
 /// Undoes `Batch::append` over batches of the given shapes, in order.
 fn split(mut merged: Batch, shapes: &[Accepted]) -> Vec<Batch> {
     let mut out = Vec::with_capacity(shapes.len());
@@ -206,6 +230,7 @@ fn split(mut merged: Batch, shapes: &[Accepted]) -> Vec<Batch> {
             security: merged
                 .security
                 .split_off(merged.security.len() - shape.security),
+            logs: merged.logs.split_off(merged.logs.len() - shape.logs),
         });
     }
     out.reverse();

@@ -18,6 +18,8 @@ pub mod kinds {
     pub const SILENCE: &str = "silence";
     pub const ESCALATION: &str = "escalation_policy";
     pub const ROTATION: &str = "oncall_rotation";
+    /// Settings Osprey keeps for itself, such as the dashboard's own ingest key.
+    pub const SETTING: &str = "setting";
 }
 
 /// A small configuration object kept as validated JSON (a channel, rule, silence…).

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod alerting;
 mod postgres;
 mod rollup;
+pub mod security;
+pub mod signals;
 mod sql;
 mod sqlite;
 
@@ -16,6 +18,8 @@ pub use alerting::{
 pub use app::model::Anomaly;
 pub use postgres::PgStore;
 pub use rollup::{Resolution, RollupRow};
+pub use security::{SecurityField, SecurityQuery, SecurityStore};
+pub use signals::{ErrorGroupQuery, LogQuery, SignalStore, TraceQuery};
 pub use sqlite::SqliteStore;
 
 use crate::ingest::model::{Batch, Labels, MetricKind, SeriesKey};
@@ -163,7 +167,9 @@ pub struct ApiKey {
 
 /// Everything Osprey keeps, behind one interface per backend.
 #[async_trait]
-pub trait Store: AlertStore + AccountStore + Send + Sync + 'static {
+pub trait Store:
+    AlertStore + AccountStore + SignalStore + SecurityStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

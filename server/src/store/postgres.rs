@@ -13,6 +13,8 @@ use std::sync::Mutex;
 shared_sql!(Postgres);
 super::alerting::alert_store!(PgStore, Postgres, pool, pool);
 super::accounts::account_store!(PgStore, Postgres, pool, pool);
+super::signals::signal_store!(PgStore, sqlx::Postgres, pool, pool);
+super::security::security_store!(PgStore, sqlx::Postgres, pool);
 
 const DAY_MS: i64 = 86_400_000;
 /// Tables partitioned by day, with their time column.
@@ -285,6 +287,8 @@ impl Store for PgStore {
             ("errors", "ts"),
             ("spans", "start"),
             ("security_events", "ts"),
+            ("logs", "ts"),
+            ("error_groups", "last_seen"),
             ("anomalies", "ts"),
         ] {
             let sql = format!("DELETE FROM {table} WHERE {column} < $1");
@@ -302,6 +306,12 @@ impl Store for PgStore {
                 .await?
                 .rows_affected();
         }
+        // The users of issues that expired with them.
+        sqlx::query(
+            "DELETE FROM error_group_users WHERE fingerprint NOT IN (SELECT fingerprint FROM error_groups)",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(report)
     }
 

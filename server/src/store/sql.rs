@@ -68,6 +68,121 @@ macro_rules! shared_sql {
             Ok((ids, created))
         }
 
+        /// Folds a batch's error occurrences into their issues: counts, first and last seen,
+        /// affected users, and regressions (a resolved issue seen again in a newer release, or
+        /// in any release when it was resolved without one, is unresolved again).
+        async fn update_error_groups(
+            tx: &mut Transaction<'_, $db>,
+            errors: &[crate::ingest::model::ErrorEvent],
+        ) -> StoreResult<()> {
+            use crate::ingest::grouping::newer_release;
+            use crate::ingest::model::ErrorEvent;
+            struct Group<'a> {
+                first: i64,
+                last: &'a ErrorEvent,
+                count: i64,
+                first_release: Option<&'a str>,
+                users: BTreeSet<&'a str>,
+                /// The occurrences' (time, release), to judge a regression.
+                seen: Vec<(i64, Option<&'a str>)>,
+            }
+            let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
+            for e in errors {
+                let release = e.labels.get("release").map(String::as_str);
+                let g = groups.entry(e.fingerprint.as_str()).or_insert_with(|| Group {
+                    first: e.ts,
+                    last: e,
+                    count: 0,
+                    first_release: release,
+                    users: BTreeSet::new(),
+                    seen: Vec::new(),
+                });
+                g.count += 1;
+                if e.ts < g.first {
+                    g.first = e.ts;
+                    g.first_release = release;
+                }
+                if e.ts >= g.last.ts {
+                    g.last = e;
+                }
+                if let Some(user) = e.labels.get("user_id") {
+                    g.users.insert(user);
+                }
+                g.seen.push((e.ts, release));
+            }
+            for (fingerprint, g) in &groups {
+                let stored = sqlx::query(
+                    "SELECT status, resolved_release, resolved_at FROM error_groups WHERE fingerprint = $1",
+                )
+                .bind(*fingerprint)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let mut status = "unresolved".to_string();
+                let mut regressed: Option<i64> = None;
+                if let Some(row) = &stored {
+                    status = row.try_get("status")?;
+                    let resolved_release: Option<String> = row.try_get("resolved_release")?;
+                    let resolved_at: Option<i64> = row.try_get("resolved_at")?;
+                    if status == "resolved" {
+                        regressed = g
+                            .seen
+                            .iter()
+                            .filter(|(ts, _)| resolved_at.is_none_or(|at| *ts > at))
+                            .filter(|(_, release)| match (release, &resolved_release) {
+                                (Some(r), Some(fixed)) => newer_release(r, fixed),
+                                _ => true,
+                            })
+                            .map(|(ts, _)| *ts)
+                            .min();
+                        if regressed.is_some() {
+                            status = "unresolved".into();
+                        }
+                    }
+                }
+                let last = g.last;
+                let release = last.labels.get("release").cloned();
+                sqlx::query(concat!(
+                    "INSERT INTO error_groups (fingerprint, type, message, culprit, service, first_seen, ",
+                    "last_seen, count, status, first_release, last_release, regressed_at) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ",
+                    "ON CONFLICT (fingerprint) DO UPDATE SET ",
+                    "type = excluded.type, message = excluded.message, culprit = excluded.culprit, ",
+                    "service = excluded.service, ",
+                    "first_seen = CASE WHEN excluded.first_seen < error_groups.first_seen ",
+                    "THEN excluded.first_seen ELSE error_groups.first_seen END, ",
+                    "last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen ",
+                    "THEN excluded.last_seen ELSE error_groups.last_seen END, ",
+                    "count = error_groups.count + excluded.count, status = excluded.status, ",
+                    "first_release = COALESCE(error_groups.first_release, excluded.first_release), ",
+                    "last_release = COALESCE(excluded.last_release, error_groups.last_release), ",
+                    "regressed_at = COALESCE(excluded.regressed_at, error_groups.regressed_at)"
+                ))
+                .bind(*fingerprint)
+                .bind(&last.kind)
+                .bind(&last.message)
+                .bind(&last.culprit)
+                .bind(last.labels.get("service").cloned().unwrap_or_default())
+                .bind(g.first)
+                .bind(last.ts)
+                .bind(g.count)
+                .bind(&status)
+                .bind(g.first_release)
+                .bind(release)
+                .bind(regressed)
+                .execute(&mut **tx)
+                .await?;
+                if !g.users.is_empty() {
+                    let mut q = QueryBuilder::<$db>::new("INSERT INTO error_group_users (fingerprint, user_id) ");
+                    q.push_values(&g.users, |mut b, user| {
+                        b.push_bind(*fingerprint).push_bind(*user);
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut **tx).await?;
+                }
+            }
+            Ok(())
+        }
+
         /// Inserts every row of a batch except series (already resolved) and rollups.
         pub(crate) async fn insert_rows(
             tx: &mut Transaction<'_, $db>,
@@ -93,10 +208,11 @@ macro_rules! shared_sql {
                 });
                 q.build().execute(&mut **tx).await?;
             }
-            for chunk in batch.errors.chunks(MAX_BINDS / 7) {
-                let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO errors (ts, fingerprint, type, message, stacktrace, tags, labels) ",
-                );
+            for chunk in batch.errors.chunks(MAX_BINDS / 9) {
+                let mut q = QueryBuilder::<$db>::new(concat!(
+                    "INSERT INTO errors (ts, fingerprint, type, message, stacktrace, tags, labels, ",
+                    "trace_id, span_id) "
+                ));
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.ts)
                         .push_bind(e.fingerprint.clone())
@@ -104,7 +220,30 @@ macro_rules! shared_sql {
                         .push_bind(e.message.clone())
                         .push_bind(json(&e.stacktrace))
                         .push_bind(json(&e.tags))
-                        .push_bind(json(&e.labels));
+                        .push_bind(json(&e.labels))
+                        .push_bind(e.trace_id.clone())
+                        .push_bind(e.span_id.clone());
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            if !batch.errors.is_empty() {
+                update_error_groups(tx, &batch.errors).await?;
+            }
+            for chunk in batch.logs.chunks(MAX_BINDS / 9) {
+                let mut q = QueryBuilder::<$db>::new(concat!(
+                    "INSERT INTO logs (ts, severity, severity_number, body, service, trace_id, ",
+                    "span_id, attributes, labels) "
+                ));
+                q.push_values(chunk, |mut b, l| {
+                    b.push_bind(l.ts)
+                        .push_bind(l.severity.clone())
+                        .push_bind(l.severity_number)
+                        .push_bind(l.body.clone())
+                        .push_bind(l.service.clone())
+                        .push_bind(l.trace_id.clone())
+                        .push_bind(l.span_id.clone())
+                        .push_bind(l.attributes.to_string())
+                        .push_bind(json(&l.labels));
                 });
                 q.build().execute(&mut **tx).await?;
             }

@@ -11,6 +11,8 @@ use std::time::Duration;
 shared_sql!(Sqlite);
 super::alerting::alert_store!(SqliteStore, Sqlite, writer, readers);
 super::accounts::account_store!(SqliteStore, Sqlite, writer, readers);
+super::signals::signal_store!(SqliteStore, sqlx::Sqlite, readers, writer);
+super::security::security_store!(SqliteStore, sqlx::Sqlite, readers);
 
 /// Rows deleted per statement by retention, so ingest is never blocked for long.
 const EXPIRE_CHUNK: i64 = 20_000;
@@ -184,6 +186,8 @@ impl Store for SqliteStore {
             ("errors", "ts"),
             ("spans", "start"),
             ("security_events", "ts"),
+            ("logs", "ts"),
+            ("error_groups", "last_seen"),
             ("anomalies", "ts"),
         ];
         let rolled = [("rollup_1m", "bucket"), ("rollup_1h", "bucket")];
@@ -212,6 +216,12 @@ impl Store for SqliteStore {
                 }
             }
         }
+        // The users of issues that expired with them.
+        sqlx::query(
+            "DELETE FROM error_group_users WHERE fingerprint NOT IN (SELECT fingerprint FROM error_groups)",
+        )
+        .execute(&self.writer)
+        .await?;
         Ok(report)
     }
 

@@ -1,0 +1,195 @@
+//! The debugging views' reads, shared by the HTTP API and the dashboard: issues with their
+//! sparklines and tag breakdowns, traces, logs.
+
+use crate::store::{ErrorGroupQuery, Store, StoreResult};
+use app::model::{ErrorGroupDetail, ErrorGroupView, ErrorOccurrence, ServiceStats};
+use std::collections::{BTreeMap, HashMap};
+
+/// Buckets of an issue's sparkline over the listing's window.
+pub const SPARK_BUCKETS: i64 = 24;
+/// Occurrences an issue page shows and breaks down by tag.
+const RECENT_OCCURRENCES: u32 = 100;
+/// Values listed per tag on an issue page.
+const TAG_VALUES: usize = 10;
+
+/// Issues seen in the query's window, each with occurrence counts over it.
+pub async fn error_groups(
+    store: &dyn Store,
+    query: &ErrorGroupQuery,
+) -> StoreResult<Vec<ErrorGroupView>> {
+    let mut groups = store.error_groups(query).await?;
+    let step = ((query.to - query.from) / SPARK_BUCKETS).max(1);
+    let ids: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
+    let counts = store
+        .error_counts(&ids, query.from, query.from + step * SPARK_BUCKETS, step)
+        .await?;
+    let mut by_group: HashMap<String, Vec<i64>> = HashMap::new();
+    for (id, bucket, n) in counts {
+        let line = by_group
+            .entry(id)
+            .or_insert_with(|| vec![0; SPARK_BUCKETS as usize]);
+        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| line.get_mut(b)) {
+            *slot += n;
+        }
+    }
+    for g in &mut groups {
+        g.sparkline = by_group
+            .remove(&g.group_id)
+            .unwrap_or_else(|| vec![0; SPARK_BUCKETS as usize]);
+    }
+    Ok(groups)
+}
+
+/// One issue with its recent occurrences and their tag breakdown.
+pub async fn error_detail(
+    store: &dyn Store,
+    group_id: &str,
+) -> StoreResult<Option<ErrorGroupDetail>> {
+    let Some(group) = store.error_group(group_id).await? else {
+        return Ok(None);
+    };
+    let occurrences = store
+        .error_occurrences(group_id, RECENT_OCCURRENCES)
+        .await?;
+    let tags = tag_breakdown(&occurrences);
+    Ok(Some(ErrorGroupDetail {
+        group,
+        occurrences,
+        tags,
+    }))
+}
+
+/// For every tag and context label: how many of the occurrences had each value, most common
+/// first (ties by value), at most [`TAG_VALUES`] values.
+fn tag_breakdown(occurrences: &[ErrorOccurrence]) -> BTreeMap<String, Vec<(String, i64)>> {
+    let mut counts: BTreeMap<String, HashMap<&str, i64>> = BTreeMap::new();
+    for o in occurrences {
+        for (k, v) in o.labels.iter().chain(&o.tags) {
+            if k == "session_id" {
+                continue; // one per visit: no pattern to see
+            }
+            *counts.entry(k.clone()).or_default().entry(v).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(k, values)| {
+            let mut values: Vec<(String, i64)> = values
+                .into_iter()
+                .map(|(v, n)| (v.to_string(), n))
+                .collect();
+            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            values.truncate(TAG_VALUES);
+            (k, values)
+        })
+        .collect()
+}
+
+/// Entry spans read at most to compute per-service statistics over one range.
+pub const MAX_STAT_SPANS: u32 = 200_000;
+
+/// Requests, error rate and latency percentiles per service, from the entry spans started in
+/// `[from, to)` (the newest [`MAX_STAT_SPANS`] of them), busiest service first.
+pub async fn service_stats(
+    store: &dyn Store,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<ServiceStats>> {
+    let spans = store.entry_spans(from, to, MAX_STAT_SPANS).await?;
+    Ok(stats_of(spans))
+}
+
+fn stats_of(spans: Vec<(String, f64, bool)>) -> Vec<ServiceStats> {
+    let mut by_service: HashMap<String, (Vec<f64>, i64)> = HashMap::new();
+    for (service, ms, failed) in spans {
+        let entry = by_service.entry(service).or_default();
+        entry.0.push(ms);
+        entry.1 += i64::from(failed);
+    }
+    let mut out: Vec<ServiceStats> = by_service
+        .into_iter()
+        .map(|(service, (mut durations, errors))| {
+            durations.sort_by(f64::total_cmp);
+            let requests = durations.len() as i64;
+            // Nearest rank: the smallest duration at least q of the requests did not exceed.
+            let at = |q: f64| {
+                let rank = ((q * durations.len() as f64).ceil() as usize).clamp(1, durations.len());
+                durations[rank - 1]
+            };
+            ServiceStats {
+                service,
+                requests,
+                errors,
+                error_rate: errors as f64 / requests as f64,
+                p50_ms: at(0.50),
+                p95_ms: at(0.95),
+                p99_ms: at(0.99),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.service.cmp(&b.service))
+    });
+    out
+}
+
+/// The statuses an issue may be given.
+pub fn valid_status(status: &str) -> bool {
+    matches!(status, "unresolved" | "resolved" | "ignored")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn occurrence(release: &str, browser: &str) -> ErrorOccurrence {
+        ErrorOccurrence {
+            timestamp: 0,
+            kind: "TypeError".into(),
+            message: "x".into(),
+            stacktrace: vec![],
+            tags: [("browser".to_string(), browser.to_string())].into(),
+            labels: [
+                ("release".to_string(), release.to_string()),
+                ("session_id".to_string(), "s".to_string()),
+            ]
+            .into(),
+            trace_id: None,
+            span_id: None,
+        }
+    }
+
+    #[test]
+    fn services_get_rates_and_nearest_rank_percentiles() {
+        let mut spans: Vec<(String, f64, bool)> = (1..=100)
+            .map(|i| ("api".to_string(), i as f64, i % 10 == 0))
+            .collect();
+        spans.push(("web".into(), 5.0, false));
+        let stats = stats_of(spans);
+        assert_eq!(stats[0].service, "api");
+        assert_eq!((stats[0].requests, stats[0].errors), (100, 10));
+        assert!((stats[0].error_rate - 0.1).abs() < 1e-12);
+        assert_eq!(
+            (stats[0].p50_ms, stats[0].p95_ms, stats[0].p99_ms),
+            (50.0, 95.0, 99.0)
+        );
+        assert_eq!((stats[1].service.as_str(), stats[1].p99_ms), ("web", 5.0));
+    }
+
+    #[test]
+    fn tags_break_down_most_common_first() {
+        let tags = tag_breakdown(&[
+            occurrence("1.0", "firefox"),
+            occurrence("1.1", "chromium"),
+            occurrence("1.1", "chromium"),
+        ]);
+        assert_eq!(
+            tags["release"],
+            vec![("1.1".to_string(), 2), ("1.0".to_string(), 1)]
+        );
+        assert_eq!(tags["browser"][0], ("chromium".to_string(), 2));
+        assert!(!tags.contains_key("session_id"));
+    }
+}
