@@ -30,9 +30,11 @@ test('errors thrown in a page through the browser SDK are grouped into one issue
       setTimeout(() => addToCart(n), 0);
     }
   }, { key: ingestKey, marker });
-  // Once both uncaught errors reached the SDK's handlers, send them.
-  await page.waitForFunction(() => Osprey.stats().queued >= 2);
+  // Once both uncaught errors reached the SDK's handlers (after the page view), send them, and
+  // leave the page only when Osprey has answered.
+  await page.waitForFunction(() => Osprey.stats().queued >= 3);
   await page.evaluate(() => Osprey.flush());
+  await page.waitForFunction(() => Osprey.stats().sent >= 3);
 
   await expect.poll(async () => {
     await page.goto(`/errors?q=${marker}`);
@@ -65,8 +67,9 @@ test('a trace opens as a waterfall with its logs, and logs are searchable', asyn
   const [root, child, grandchild] = [hex(16), hex(16), hex(16)];
   const now = Date.now();
   const word = `needle${now}`;
+  const edge = `edge-${now}`;
   const res = await ingest(request, {
-    context: { service: 'edge-e2e' },
+    context: { service: edge },
     spans: [
       { trace_id: trace, span_id: root, name: 'GET /basket', start: now - 500, duration_ms: 400, status: 'ok', attributes: { 'http.route': '/basket' } },
       { trace_id: trace, span_id: child, parent_span_id: root, name: 'load basket', start: now - 480, duration_ms: 300, status: 'error' },
@@ -79,10 +82,10 @@ test('a trace opens as a waterfall with its logs, and logs are searchable', asyn
   });
   expect(res.status()).toBe(202);
 
-  await page.goto('/traces?service=edge-e2e&status=error');
+  await page.goto(`/traces?service=${edge}&status=error`);
   await expect(page.getByTestId('trace-row')).toHaveCount(1);
   // Per-service figures come from entry spans: the root succeeded (only its child failed).
-  const service = page.getByTestId('service-row').filter({ hasText: 'edge-e2e' });
+  const service = page.getByTestId('service-row').filter({ hasText: edge });
   await expect(service).toContainText('0.00 %');
   await expect(service).toContainText('400 ms');
   await page.getByTestId('trace-row').getByRole('link').click();
@@ -99,7 +102,7 @@ test('a trace opens as a waterfall with its logs, and logs are searchable', asyn
 
   await page.goto(`/logs?q=${word}&severity=warn`);
   await expect(page.getByTestId('log-row')).toHaveCount(1);
-  await expect(page.getByTestId('log-row')).toContainText('edge-e2e');
+  await expect(page.getByTestId('log-row')).toContainText(edge);
   await page.goto(`/logs?q=${word}`);
   await expect(page.getByTestId('log-row')).toHaveCount(2);
   expect(errors).toEqual([]);
