@@ -9,7 +9,7 @@ var queue=[];
 var stats={sent:0,dropped:0};
 var ctx={};
 var sampled=false;
-var timer=0,timerAt=0,inflight=false,again=false,retries=0,blockedUntil=0;
+var timer=0,timerAt=0,inflight=false,again=false,retry=null,retries=0,blockedUntil=0;
 var seen={},seenCount=0;
 var vit={},reported={},landing='';
 var noop=function(){};
@@ -50,17 +50,22 @@ var b={context:ctx},i;
 for(i=0;i<items.length;i++)(b[items[i][0]]=b[items[i][0]]||[]).push(items[i][1]);
 return JSON.stringify(b);
 }
-function url(){return cfg.endpoint+'/api/v1/ingest?key='+encodeURIComponent(cfg.key);}
-function post(data,keepalive){
-return fetch(url(),{method:'POST',body:data,keepalive:keepalive&&data.length<60000,
+function url(id){
+return cfg.endpoint+'/api/v1/ingest?key='+encodeURIComponent(cfg.key)+'&batch='+id;
+}
+function newBatch(items){return{id:hex(16),items:items};}
+function post(b,keepalive){
+var data=body(b.items);
+return fetch(url(b.id),{method:'POST',body:data,keepalive:keepalive&&data.length<60000,
 headers:{'Content-Type':'text/plain'}});
 }
 var flush=guard(function(){
 if(inflight){again=true;return;}
-if(!cfg||!queue.length)return;
+if(!cfg||!(retry||queue.length))return;
 var wait=blockedUntil-now();
 if(wait>0)return schedule(wait);
-var items=queue.splice(0,cfg.maxBatch);
+var b=retry||newBatch(queue.splice(0,cfg.maxBatch)),items=b.items;
+retry=null;
 inflight=true;
 function done(ok,retryAfter){
 inflight=false;
@@ -69,15 +74,14 @@ else if(retryAfter!=null&&retries<6){
 var ms=retryAfter>0?Math.min(retryAfter,300)*1000:Math.min(30000,1000*Math.pow(2,retries))*(0.5+Math.random());
 retries++;
 blockedUntil=now()+ms;
-queue=items.concat(queue);
-while(queue.length>MAX_QUEUE){queue.shift();stats.dropped++;}
+retry=b;
 }else{retries=0;stats.dropped+=items.length;}
 var backoff=blockedUntil-now();
 var asked=again;
 again=false;
-if(queue.length)schedule(backoff>0?backoff:asked||queue.length>=cfg.maxBatch?0:cfg.flushInterval);
+if(retry||queue.length)schedule(backoff>0?backoff:asked||retry||queue.length>=cfg.maxBatch?0:cfg.flushInterval);
 }
-post(body(items),true).then(function(r){
+post(b,true).then(function(r){
 if(r.ok)return done(true);
 var again=r.status==429||r.status>=500;
 done(false,again?parseFloat(r.headers.get('Retry-After'))||0:null);
@@ -85,11 +89,12 @@ done(false,again?parseFloat(r.headers.get('Retry-After'))||0:null);
 });
 function flushNow(){
 reportVitals();
-while(queue.length){
-var data=body(queue.splice(0,cfg.maxBatch));
+var b;
+while((b=retry||(queue.length&&newBatch(queue.splice(0,cfg.maxBatch))))){
+retry=null;
 var beacon=false;
-try{beacon=navigator.sendBeacon(url(),data);}catch(e){}
-if(!beacon)post(data,true).catch(noop);
+try{beacon=navigator.sendBeacon(url(b.id),body(b.items));}catch(e){}
+if(!beacon)post(b,true).catch(noop);
 }
 }
 var V8=/^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?\s*$/,GECKO=/^\s*(.*?)@(.+?):(\d+):(\d+)\s*$/;
@@ -195,13 +200,16 @@ push('metrics',{timestamp:now(),name:'web_vitals.'+k,value:v,kind:'gauge',labels
 }
 }
 }
+function hex(bytes){
+var b=crypto.getRandomValues(new Uint8Array(bytes)),s='',i;
+for(i=0;i<b.length;i++)s+=(b[i]+256).toString(16).slice(1);
+return s;
+}
 function sessionId(){
 var id;
 try{id=sessionStorage.getItem('osprey.sid');}catch(e){}
 if(!id){
-var b=crypto.getRandomValues(new Uint8Array(16)),i;
-id='';
-for(i=0;i<b.length;i++)id+=(b[i]+256).toString(16).slice(1);
+id=hex(16);
 try{sessionStorage.setItem('osprey.sid',id);}catch(e){}
 }
 return id;
@@ -245,7 +253,7 @@ kind:kind=='counter'?kind:'gauge',labels:labels(lbls)});
 error:guard(function(err,tags){report(err,tags);}),
 setUser:guard(function(id){ctx.user_id=id==null||id===''?undefined:str(id,80);}),
 flush:guard(function(){flush();}),
-stats:function(){return{queued:queue.length,sent:stats.sent,dropped:stats.dropped};}
+stats:function(){return{queued:queue.length+(retry?retry.items.length:0),sent:stats.sent,dropped:stats.dropped};}
 };
 w.Osprey=Osprey;
 var ds=script&&script.dataset;

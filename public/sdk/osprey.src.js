@@ -22,7 +22,7 @@
   var stats = { sent: 0, dropped: 0 };
   var ctx = {};
   var sampled = false;
-  var timer = 0, timerAt = 0, inflight = false, again = false, retries = 0, blockedUntil = 0;
+  var timer = 0, timerAt = 0, inflight = false, again = false, retry = null, retries = 0, blockedUntil = 0;
   var seen = {}, seenCount = 0; // error dedupe: key -> time first sent
   var vit = {}, reported = {}, landing = '';
   var noop = function () {};
@@ -69,20 +69,27 @@
     for (i = 0; i < items.length; i++) (b[items[i][0]] = b[items[i][0]] || []).push(items[i][1]);
     return JSON.stringify(b);
   }
-  function url() { return cfg.endpoint + '/api/v1/ingest?key=' + encodeURIComponent(cfg.key); }
-  function post(data, keepalive) {
+  // Every batch has an id that its retries repeat: Osprey stores a batch once, so one that was
+  // stored although its answer got lost (the page unloading mid-request) is not stored twice.
+  function url(id) {
+    return cfg.endpoint + '/api/v1/ingest?key=' + encodeURIComponent(cfg.key) + '&batch=' + id;
+  }
+  function newBatch(items) { return { id: hex(16), items: items }; }
+  function post(b, keepalive) {
+    var data = body(b.items);
     // text/plain keeps the request "simple": no CORS preflight.
-    return fetch(url(), { method: 'POST', body: data, keepalive: keepalive && data.length < 60000,
+    return fetch(url(b.id), { method: 'POST', body: data, keepalive: keepalive && data.length < 60000,
       headers: { 'Content-Type': 'text/plain' } });
   }
 
-  // One request at a time; a failed batch goes back to the front of the queue.
+  // One request at a time; a failed batch is retried as it was, id and all, before anything newer.
   var flush = guard(function () {
     if (inflight) { again = true; return; } // asked while a batch is out: go once it returns
-    if (!cfg || !queue.length) return;
+    if (!cfg || !(retry || queue.length)) return;
     var wait = blockedUntil - now();
     if (wait > 0) return schedule(wait);
-    var items = queue.splice(0, cfg.maxBatch);
+    var b = retry || newBatch(queue.splice(0, cfg.maxBatch)), items = b.items;
+    retry = null;
     inflight = true;
     function done(ok, retryAfter) {
       inflight = false;
@@ -92,16 +99,15 @@
         var ms = retryAfter > 0 ? Math.min(retryAfter, 300) * 1000 : Math.min(30000, 1000 * Math.pow(2, retries)) * (0.5 + Math.random());
         retries++;
         blockedUntil = now() + ms;
-        queue = items.concat(queue);
-        while (queue.length > MAX_QUEUE) { queue.shift(); stats.dropped++; }
+        retry = b;
       } else { retries = 0; stats.dropped += items.length; } // refused (4xx) or gave up
       // After a failure the batch goes again when its backoff ends, not a whole interval later.
       var backoff = blockedUntil - now();
       var asked = again;
       again = false;
-      if (queue.length) schedule(backoff > 0 ? backoff : asked || queue.length >= cfg.maxBatch ? 0 : cfg.flushInterval);
+      if (retry || queue.length) schedule(backoff > 0 ? backoff : asked || retry || queue.length >= cfg.maxBatch ? 0 : cfg.flushInterval);
     }
-    post(body(items), true).then(function (r) {
+    post(b, true).then(function (r) {
       if (r.ok) return done(true);
       var again = r.status == 429 || r.status >= 500;
       done(false, again ? parseFloat(r.headers.get('Retry-After')) || 0 : null);
@@ -111,11 +117,12 @@
   // The page may be going away: hand everything to the browser, which sends it after unload.
   function flushNow() {
     reportVitals();
-    while (queue.length) {
-      var data = body(queue.splice(0, cfg.maxBatch));
+    var b;
+    while ((b = retry || (queue.length && newBatch(queue.splice(0, cfg.maxBatch))))) {
+      retry = null;
       var beacon = false;
-      try { beacon = navigator.sendBeacon(url(), data); } catch (e) { /* fall through */ }
-      if (!beacon) post(data, true).catch(noop);
+      try { beacon = navigator.sendBeacon(url(b.id), body(b.items)); } catch (e) { /* fall through */ }
+      if (!beacon) post(b, true).catch(noop);
     }
   }
 
@@ -237,13 +244,16 @@
   }
 
   // ---- session -----------------------------------------------------------------------------
+  function hex(bytes) {
+    var b = crypto.getRandomValues(new Uint8Array(bytes)), s = '', i;
+    for (i = 0; i < b.length; i++) s += (b[i] + 256).toString(16).slice(1);
+    return s;
+  }
   function sessionId() {
     var id;
     try { id = sessionStorage.getItem('osprey.sid'); } catch (e) { /* storage blocked */ }
     if (!id) {
-      var b = crypto.getRandomValues(new Uint8Array(16)), i;
-      id = '';
-      for (i = 0; i < b.length; i++) id += (b[i] + 256).toString(16).slice(1);
+      id = hex(16);
       try { sessionStorage.setItem('osprey.sid', id); } catch (e) { /* in memory only */ }
     }
     return id;
@@ -290,7 +300,7 @@
     error: guard(function (err, tags) { report(err, tags); }),
     setUser: guard(function (id) { ctx.user_id = id == null || id === '' ? undefined : str(id, 80); }),
     flush: guard(function () { flush(); }),
-    stats: function () { return { queued: queue.length, sent: stats.sent, dropped: stats.dropped }; }
+    stats: function () { return { queued: queue.length + (retry ? retry.items.length : 0), sent: stats.sent, dropped: stats.dropped }; }
   };
   w.Osprey = Osprey;
 

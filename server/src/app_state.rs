@@ -37,6 +37,8 @@ pub struct Services {
     pub keys: KeyRing,
     /// Requests per second per key and per address on the ingest endpoints.
     pub ingest_limits: crate::http::limits::IngestLimits,
+    /// Recently stored batch ids, so a retried batch is acknowledged, not stored twice.
+    pub recent_batches: crate::http::limits::RecentBatches,
     /// The ingest key the dashboard's pages report their own errors and web vitals with.
     pub dashboard_key: String,
     pub leptos: LeptosOptions,

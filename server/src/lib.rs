@@ -164,6 +164,7 @@ impl Osprey {
             accounts,
             security: progress,
             keys: auth::KeyRing::new(store.clone()),
+            recent_batches: http::limits::RecentBatches::default(),
             ingest_limits: http::limits::IngestLimits::new(
                 config.ingest.rate_per_key,
                 config.ingest.rate_per_ip,

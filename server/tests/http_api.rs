@@ -1068,3 +1068,42 @@ async fn hostile_input_is_refused_without_harm() {
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_batch_sent_again_with_its_id_is_stored_once() {
+    let h = start().await;
+    let now = common::now_ms();
+    let body = metric_body("m", &[(now, 1.0), (now + 1, 2.0)]);
+    let with_id = |uri: &str| {
+        let mut req = ingest_request(body.clone());
+        *req.uri_mut() = uri.parse().unwrap();
+        req
+    };
+    let (s1, _, first) = send(&h.router, with_id("/api/v1/ingest?batch=b-1")).await;
+    let (s2, _, again) = send(&h.router, with_id("/api/v1/ingest?batch=b-1")).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(first, again, "the same answer");
+    assert_eq!(stored_samples(&h).await, 2, "stored once");
+    let mut header_id = ingest_request(body.clone());
+    header_id
+        .headers_mut()
+        .insert("idempotency-key", "b-1".parse().unwrap());
+    send(&h.router, header_id).await;
+    assert_eq!(
+        stored_samples(&h).await,
+        2,
+        "the header names the same batch"
+    );
+    let (s, _, _) = send(&h.router, with_id("/api/v1/ingest?batch=b-2")).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(stored_samples(&h).await, 4, "another id is another batch");
+    let (s, _, v) = send(&h.router, with_id("/api/v1/ingest?batch=no%20spaces")).await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("batch"),
+    );
+    h.osprey.shutdown().await;
+}

@@ -15,6 +15,9 @@ use std::io::Read;
 #[derive(serde::Deserialize)]
 pub struct KeyParam {
     key: Option<String>,
+    /// A client's id for this batch, repeated on every retry: a batch already stored is
+    /// acknowledged again, not stored twice (also read from `Idempotency-Key`).
+    batch: Option<String>,
 }
 
 /// Lets pages on any origin send: answers CORS preflights and marks every ingest response
@@ -101,7 +104,14 @@ pub async fn ingest(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let result = async {
-        authenticate(&state, &headers, param.key.as_deref()).await?;
+        let key = authenticate(&state, &headers, param.key.as_deref()).await?;
+        let batch_id = batch_id(&headers, param.batch.as_deref())?.map(|id| format!("{key}:{id}"));
+        if let Some(accepted) = batch_id
+            .as_deref()
+            .and_then(|id| state.recent_batches.get(id))
+        {
+            return Ok(accepted);
+        }
         let gzip = content_encoding(&headers)?;
         require_json(&headers)?;
         let limits = state.config.ingest.clone();
@@ -130,7 +140,11 @@ pub async fn ingest(
         } else {
             decode()?
         };
-        Ok::<_, ApiError>(state.ingest.submit(batch).await?)
+        let accepted = state.ingest.submit(batch).await?;
+        if let Some(id) = batch_id {
+            state.recent_batches.insert(id, accepted);
+        }
+        Ok::<_, ApiError>(accepted)
     }
     .await;
     match result {
@@ -145,12 +159,13 @@ pub async fn ingest(
     }
 }
 
-/// Checks the ingest key from `Authorization: Bearer` or `?key=` (for browsers' sendBeacon).
+/// Checks the ingest key from `Authorization: Bearer` or `?key=` (for browsers' sendBeacon);
+/// returns the key's hash.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query_key: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -160,8 +175,31 @@ pub async fn authenticate(
             ApiError::unauthorized("missing ingest key: send Authorization: Bearer <key>")
         })?;
     match state.keys.check(presented).await? {
-        Some(key) if key.kind == KeyKind::Ingest => Ok(()),
+        Some(key) if key.kind == KeyKind::Ingest => Ok(key.hash),
         _ => Err(ApiError::unauthorized("invalid ingest key")),
+    }
+}
+
+/// The batch id from `?batch=` or `Idempotency-Key`: 1 to 64 letters, digits, `-` or `_`.
+fn batch_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, ApiError> {
+    let id = query.or_else(|| headers.get("idempotency-key").and_then(|v| v.to_str().ok()));
+    match id {
+        None => Ok(None),
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(id.to_string()))
+        }
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "a batch id is 1 to 64 letters, digits, '-' or '_'",
+        )
+        .field("batch")),
     }
 }
 

@@ -145,3 +145,41 @@ mod tests {
         assert!(limits.check(Some("c"), Some("10.0.0.2"), t0).is_ok());
     }
 }
+
+/// Batches stored lately, by client key and batch id, with what was accepted: a client that
+/// did not see the answer (a page unloading, a dropped connection) sends the batch again with
+/// the same id and gets the same answer, and nothing is stored twice. Bounded: the oldest are
+/// forgotten first (`MAX_RECENT_BATCHES`, minutes of traffic at any realistic rate).
+#[derive(Default)]
+pub struct RecentBatches {
+    inner: Mutex<(
+        HashMap<String, crate::ingest::model::Accepted>,
+        std::collections::VecDeque<String>,
+    )>,
+}
+
+const MAX_RECENT_BATCHES: usize = 100_000;
+
+impl RecentBatches {
+    pub fn get(&self, id: &str) -> Option<crate::ingest::model::Accepted> {
+        self.inner
+            .lock()
+            .expect("recent batches")
+            .0
+            .get(id)
+            .copied()
+    }
+
+    pub fn insert(&self, id: String, accepted: crate::ingest::model::Accepted) {
+        let mut inner = self.inner.lock().expect("recent batches");
+        let (map, order) = &mut *inner;
+        if map.insert(id.clone(), accepted).is_none() {
+            order.push_back(id);
+        }
+        while order.len() > MAX_RECENT_BATCHES {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+}
