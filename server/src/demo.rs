@@ -257,7 +257,15 @@ impl DemoShop {
             logs.push(json!({"timestamp": t - 1, "severity": "warn", "body": format!("slow request: {:.0} ms", trace.dur), "trace_id": trace.id}));
         }
         obj.insert("logs".into(), Value::Array(logs));
-        if service == "web" && self.rng.gen_bool(0.15) {
+        if service == "web" && self.rng.gen_bool(1.0 / 600.0) {
+            // Now and then (every ten minutes or so) someone tries a password list from one
+            // address: the Security page's detectors have something real to find.
+            let ip = format!("198.51.100.{}", self.rng.gen_range(1..255));
+            let attempts: Vec<Value> = (0..12)
+                .map(|i| json!({"timestamp": t - 11 + i, "kind": "auth_failure", "actor": format!("u-{}", self.rng.gen_range(1..500)), "ip": ip, "details": {"reason": "bad_password"}}))
+                .collect();
+            obj.insert("security".into(), Value::Array(attempts));
+        } else if service == "web" && self.rng.gen_bool(0.15) {
             let ip = format!("203.0.113.{}", self.rng.gen_range(1..255));
             obj.insert("security".into(), json!([{"timestamp": t, "kind": "auth_failure", "actor": format!("u-{}", self.rng.gen_range(1..500)), "ip": ip, "details": {"reason": "bad_password"}}]));
         }
@@ -461,6 +469,17 @@ mod tests {
                 model::decode(&bytes, &limits).unwrap_or_else(|e| panic!("{e:?} in {body}"));
             }
         }
+    }
+
+    #[test]
+    fn an_hour_of_demo_holds_password_guessing_bursts() {
+        let mut shop = DemoShop::new(7, 0);
+        let start = 1_795_780_800_000;
+        let bursts = (0..3_600)
+            .flat_map(|i| shop.tick(start + i * 1_000, true))
+            .filter(|body| body["security"].as_array().is_some_and(|s| s.len() >= 10))
+            .count();
+        assert!(bursts >= 2, "{bursts} bursts");
     }
 
     #[test]
