@@ -23,21 +23,26 @@ pub async fn error_groups(
     let counts = store
         .error_counts(&ids, query.from, query.from + step * SPARK_BUCKETS, step)
         .await?;
-    let mut by_group: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut by_group: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
     for (id, bucket, n) in counts {
-        let line = by_group
-            .entry(id)
-            .or_insert_with(|| vec![0; SPARK_BUCKETS as usize]);
+        by_group.entry(id).or_default().push((bucket, n));
+    }
+    for g in &mut groups {
+        g.sparkline = sparkline(by_group.remove(&g.group_id).unwrap_or_default());
+    }
+    Ok(groups)
+}
+
+/// One issue's occurrence counts laid out in [`SPARK_BUCKETS`] buckets; counts outside them
+/// are left out.
+pub fn sparkline(counts: impl IntoIterator<Item = (i64, i64)>) -> Vec<i64> {
+    let mut line = vec![0; SPARK_BUCKETS as usize];
+    for (bucket, n) in counts {
         if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| line.get_mut(b)) {
             *slot += n;
         }
     }
-    for g in &mut groups {
-        g.sparkline = by_group
-            .remove(&g.group_id)
-            .unwrap_or_else(|| vec![0; SPARK_BUCKETS as usize]);
-    }
-    Ok(groups)
+    line
 }
 
 /// One issue with its recent occurrences and their tag breakdown.

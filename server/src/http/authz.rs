@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

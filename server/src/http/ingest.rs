@@ -76,12 +76,7 @@ pub async fn with_cors(
 
 /// The key a request presents (bearer or `?key=`) and its client address, against the limits.
 fn rate_limit(state: &AppState, req: &axum::extract::Request) -> Result<(), std::time::Duration> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = super::authz::bearer(req.headers());
     let query_key = req
         .uri()
         .query()

@@ -41,7 +41,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
 }
 
 /// The `[from, to]` of a listing as `from <= ts < to + 1`; `to` defaults to now.
-fn listing_window(
+pub(super) fn listing_window(
     from: Option<&str>,
     to: Option<&str>,
     default_from: &str,

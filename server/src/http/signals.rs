@@ -5,7 +5,6 @@ use super::authz::{AsEditor, AsViewer};
 use super::ApiError;
 use crate::app_state::AppState;
 use crate::ingest::model::parse_severity;
-use crate::query::params;
 use crate::store::{ErrorGroupQuery, LogQuery, TraceQuery};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -29,19 +28,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services", get(services))
 }
 
-/// `from`/`to` of a listing as `[from, to)` in unix ms.
+/// `from`/`to` of a listing as `[from, to)` in unix ms; `to` before `from` is refused.
 fn window(
     from: Option<&str>,
     to: Option<&str>,
     default_from: &str,
 ) -> Result<(i64, i64), ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let from = params::parse_time("from", from.unwrap_or(default_from), now)?;
-    let to = params::parse_time("to", to.unwrap_or("now"), now)?;
-    if to < from {
+    let (from, end) = super::query::listing_window(from, to, default_from)?;
+    if end <= from {
         return Err(ApiError::bad_request("to", "`to` is before `from`"));
     }
-    Ok((from, to + 1))
+    Ok((from, end))
 }
 
 /// An optional text parameter: empty means absent; longer than 256 bytes is refused.

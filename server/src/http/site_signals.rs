@@ -69,13 +69,8 @@ impl SignalSource for ServerSignals {
                 .error_counts(std::slice::from_ref(&id), query.from, query.to, step)
                 .await
                 .map_err(text)?;
-            let mut line = vec![0; crate::signals::SPARK_BUCKETS as usize];
-            for (_, bucket, n) in counts {
-                if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| line.get_mut(b)) {
-                    *slot += n;
-                }
-            }
-            detail.group.sparkline = line;
+            detail.group.sparkline =
+                crate::signals::sparkline(counts.into_iter().map(|(_, bucket, n)| (bucket, n)));
             Ok(Some(detail))
         })
     }

@@ -87,11 +87,17 @@ pub trait SignalStore: Send + Sync {
     ) -> StoreResult<Vec<(String, f64, bool)>>;
 }
 
-/// `text` as a LIKE pattern matching it anywhere, with `\` escaping LIKE's wildcards.
+/// `text` lowercased as a LIKE pattern matching it anywhere (for `LOWER(column) LIKE`).
 pub(crate) fn contains_pattern(text: &str) -> String {
+    contains_exact(&text.to_lowercase())
+}
+
+/// `text` as a LIKE pattern matching it anywhere, case kept, with `\` escaping LIKE's
+/// wildcards.
+pub(crate) fn contains_exact(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -104,7 +110,7 @@ pub(crate) fn contains_pattern(text: &str) -> String {
 macro_rules! signal_store {
     ($store:ty, $db:ty, $reader:ident, $writer:ident) => {
         mod signal_sql {
-            use crate::store::signals::{contains_pattern, ErrorGroupQuery, LogQuery, TraceQuery};
+            use crate::store::signals::{contains_exact, contains_pattern, ErrorGroupQuery, LogQuery, TraceQuery};
             use crate::store::{parse_labels, StoreError, StoreResult};
             use app::model::{ErrorGroupView, ErrorOccurrence, LogView, SpanView};
             use sqlx::{QueryBuilder, Row};
@@ -200,23 +206,10 @@ macro_rules! signal_store {
                         serde_json::Value::from(key.as_str()),
                         serde_json::Value::from(value.as_str())
                     );
-                    b.push(" AND attributes LIKE ").push_bind(contains_like_exact(&needle)).push(" ESCAPE '\\'");
+                    b.push(" AND attributes LIKE ").push_bind(contains_exact(&needle)).push(" ESCAPE '\\'");
                 }
                 b.push(" GROUP BY trace_id ORDER BY first DESC LIMIT ").push_bind(i64::from(q.limit));
                 b
-            }
-
-            /// A LIKE pattern for `text` anywhere, case kept.
-            fn contains_like_exact(text: &str) -> String {
-                let mut p = String::from("%");
-                for c in text.chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        p.push('\\');
-                    }
-                    p.push(c);
-                }
-                p.push('%');
-                p
             }
 
             pub(super) fn summaries_query(ids: &[String]) -> QueryBuilder<'_, $db> {
