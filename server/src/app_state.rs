@@ -35,7 +35,7 @@ pub struct Services {
     /// How far attack detection has got (events looked at, findings stored).
     pub security: tokio::sync::watch::Receiver<crate::security::Progress>,
     pub keys: KeyRing,
-    /// Requests per second per key and per address on the ingest endpoints.
+    /// Requests per second per key and per address, and active series per key, on ingest.
     pub ingest_limits: crate::http::limits::IngestLimits,
     /// Recently stored batch ids, so a retried batch is acknowledged, not stored twice.
     pub recent_batches: crate::http::limits::RecentBatches,

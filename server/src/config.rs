@@ -101,6 +101,9 @@ pub struct IngestConfig {
     pub max_commit_items: usize,
     /// Distinct series the store accepts before new ones are refused.
     pub max_series: usize,
+    /// Active series (a sample in the last hour) one ingest key may feed; a batch that would
+    /// start more is refused with 429 `series_limit`. 0 is no limit.
+    pub max_series_per_key: usize,
     /// Ingest requests per second per key (bursts of twice that); 0 is no limit.
     pub rate_per_key: u32,
     /// Ingest requests per second per client address; 0 is no limit.
@@ -261,6 +264,7 @@ impl Default for IngestConfig {
             queue_depth: 256,
             max_commit_items: 50_000,
             max_series: 100_000,
+            max_series_per_key: 10_000,
             rate_per_key: 2_000,
             rate_per_ip: 1_000,
         }

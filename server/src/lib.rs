@@ -165,10 +165,7 @@ impl Osprey {
             security: progress,
             keys: auth::KeyRing::new(store.clone()),
             recent_batches: http::limits::RecentBatches::default(),
-            ingest_limits: http::limits::IngestLimits::new(
-                config.ingest.rate_per_key,
-                config.ingest.rate_per_ip,
-            ),
+            ingest_limits: http::limits::IngestLimits::new(&config.ingest),
             dashboard_key,
             leptos: leptos_options(&config),
             otlp: std::sync::Mutex::new(ingest::otlp::TemporalState::new(config.ingest.max_series)),

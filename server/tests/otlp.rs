@@ -15,8 +15,8 @@ use otlp::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceSe
 use otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
 use otlp::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otlp::proto::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use otlp::proto::resource::v1::Resource;
 use otlp::proto::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
@@ -604,6 +604,41 @@ async fn native_limits_apply() {
         .unwrap()
         .message
         .contains("decompressed"));
+}
+
+#[tokio::test]
+async fn one_key_feeds_at_most_its_budget_of_series() {
+    let h = start_with(|c| c.ingest.max_series_per_key = 2).await;
+    let gauge = |disks: &[&str]| {
+        let points = disks
+            .iter()
+            .map(|disk| NumberDataPoint {
+                time_unix_nano: nanos(now_ms()),
+                attributes: vec![kv("disk", disk)],
+                value: Some(number_data_point::Value::AsDouble(1.0)),
+                ..Default::default()
+            })
+            .collect();
+        let cpu = Metric {
+            name: "disk.used".into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: points,
+            })),
+            ..Default::default()
+        };
+        metrics_request(vec![cpu]).encode_to_vec()
+    };
+    let a = export(&h, "/v1/metrics", PROTOBUF, gauge(&["a", "b", "c"])).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "60");
+    let status = RpcStatus::decode(a.body.as_slice()).unwrap();
+    assert!(status.message.contains("limit is 2"), "{status:?}");
+    let a = export(&h, "/v1/metrics", PROTOBUF, gauge(&["a", "b"])).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let a = export(&h, "/v1/metrics", PROTOBUF, gauge(&["c"])).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let a = export(&h, "/v1/metrics", PROTOBUF, gauge(&["b"])).await;
+    assert_eq!(a.status, StatusCode::OK, "the key's own series still pass");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

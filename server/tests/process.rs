@@ -434,3 +434,82 @@ async fn the_binary_alone_serves_the_dashboard_from_an_empty_directory() {
     }
     server.child.kill().unwrap();
 }
+
+/// The process's resident memory, from `/proc/<pid>/status`.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse().unwrap())
+        .expect("VmRSS in /proc/<pid>/status");
+    kib * 1024
+}
+
+/// A million distinct series from one key: past its budget every batch is refused, and the
+/// process's memory stays flat. Without the budget the store's global limit (100 000 series)
+/// would let the anomaly detectors (about 2 KiB per series) and the hot window grow by over a
+/// hundred MiB (measured: 130 MiB between the third and the tenth batch); the 32 MiB allowed here
+/// is a few batches' worth of decoding buffers (measured: 4 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_series_from_one_key_keep_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_with(
+        Path::new(BIN),
+        dir.path(),
+        Some(&dir.path().join("o.db")),
+        &[("OSPREY__INGEST__MAX_SERIES_PER_KEY", "1000")],
+    );
+    let http = client();
+    let now = common::now_ms();
+    let send = |batch: usize| {
+        // Built by hand: 10 000 samples, each a series of its own.
+        let mut body = String::from("{\"metrics\": [");
+        for i in 0..10_000 {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!(
+                "{{\"timestamp\": {now}, \"name\": \"flood\", \"value\": 1, \"labels\": {{\"request_id\": \"{batch}-{i}\"}}}}"
+            ));
+        }
+        body.push_str("]}");
+        http.post(format!("{}/api/v1/ingest", server.base))
+            .bearer_auth(common::INGEST_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let mut rss_after_warmup = 0;
+    for batch in 0..100 {
+        let resp = send(batch).await.unwrap();
+        assert_eq!(resp.status(), 429, "batch {batch}: over the budget of 1000");
+        let reply: Value = resp.json().await.unwrap();
+        assert_eq!(reply["error"]["code"], "series_limit", "{reply}");
+        if batch == 2 {
+            rss_after_warmup = rss_bytes(server.child.id());
+        }
+    }
+    let grown = rss_bytes(server.child.id()).saturating_sub(rss_after_warmup);
+    eprintln!(
+        "RSS {} MiB after three batches, grew by {} KiB after 97 more",
+        rss_after_warmup >> 20,
+        grown >> 10
+    );
+    assert!(
+        grown < 32 << 20,
+        "RSS grew by {} MiB over 970 000 refused series",
+        grown >> 20
+    );
+    // The key still feeds series within its budget.
+    let ok = http
+        .post(format!("{}/api/v1/ingest", server.base))
+        .bearer_auth(common::INGEST_KEY)
+        .json(&json!({"metrics": [{"timestamp": now, "name": "flood", "value": 1, "labels": {"request_id": "x"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+    server.child.kill().unwrap();
+}

@@ -86,6 +86,11 @@ pub struct Config {
     pub novelty_alpha: f64,
     /// Count of a value bin at which its novelty has fallen to 1/e.
     pub novelty_count: f64,
+    /// EXPERIMENT knobs (temporary).
+    pub exp_a: f64,
+    pub exp_b: f64,
+    pub exp_c: f64,
+    pub exp_d: f64,
 }
 
 impl Default for Config {
@@ -109,6 +114,10 @@ impl Default for Config {
             novelty_weight: 0.3,
             novelty_alpha: 0.001,
             novelty_count: 3.0,
+            exp_a: 0.0,
+            exp_b: 30.0,
+            exp_c: 1.2,
+            exp_d: 0.0,
         }
     }
 }
@@ -294,6 +303,10 @@ pub struct Detector {
     likelihood: Likelihood,
     /// Deviations up to this many standard deviations were marked normal (feedback).
     tolerance: f64,
+    last_value: f64,
+    run_len: u32,
+    max_run: u32,
+    max_z: f64,
 }
 
 impl Default for Detector {
@@ -325,6 +338,10 @@ impl Detector {
             novelty: Novelty::new(),
             likelihood: Likelihood::new(),
             tolerance: 0.0,
+            last_value: f64::NAN,
+            run_len: 0,
+            max_run: 0,
+            max_z: 0.0,
         }
     }
 
@@ -424,6 +441,26 @@ impl Detector {
             && !tolerated
             && !expected_by_model
             && (value > self.max + margin || value < self.min - margin);
+        // EXPERIMENT: stuck value longer than ever before.
+        if value == self.last_value {
+            self.run_len += 1;
+        } else {
+            self.max_run = self.max_run.max(self.run_len);
+            self.run_len = 1;
+        }
+        self.last_value = value;
+        let stuck = cfg.exp_c > 0.0
+            && !learning
+            && range > 0.0
+            && self.max_run > 0
+            && self.run_len
+                == ((f64::from(self.max_run) * cfg.exp_c).ceil() as u32).max(cfg.exp_b as u32);
+        let zt = if sigma > 0.0 { (value - expected).abs() / sigma } else { 0.0 };
+        let zrec = cfg.exp_a > 0.0 && !learning && !tolerated && self.max_z > 0.0 && zt > self.max_z * cfg.exp_a;
+        if self.points >= cfg.exp_d as u32 {
+            self.max_z = self.max_z.max(zt);
+        }
+        let spatial = spatial || stuck || zrec;
         if spatial {
             raw = 1.0;
         }
@@ -447,6 +484,7 @@ impl Detector {
         self.week.learn(ts_ms, value, &cfg);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+
         self.points = self.points.saturating_add(1);
         self.tolerance *= TOLERANCE_DECAY;
 

@@ -120,6 +120,22 @@ impl From<crate::forecasting::ForecastFailure> for ApiError {
     }
 }
 
+impl From<super::limits::OverBudget> for ApiError {
+    fn from(e: super::limits::OverBudget) -> Self {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "series_limit",
+            format!(
+                "this key already feeds {} active series, its limit is {}: the batch would start more \
+                 (a series stops counting an hour after its last sample)",
+                e.active, e.limit
+            ),
+        );
+        error.retry_after = Some(60);
+        error
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let retry_after = e.retry_after().map(|d| d.as_secs().max(1));

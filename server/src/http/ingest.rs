@@ -135,6 +135,11 @@ pub async fn ingest(
         } else {
             decode()?
         };
+        state.ingest_limits.series.admit(
+            &key,
+            batch.metrics.iter().map(|m| &*m.series),
+            std::time::Instant::now(),
+        )?;
         let accepted = state.ingest.submit(batch).await?;
         if let Some(id) = batch_id {
             state.recent_batches.insert(id, accepted);

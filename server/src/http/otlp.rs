@@ -37,7 +37,7 @@ async fn export(state: AppState, headers: HeaderMap, body: Body, signal: Signal)
         .and_then(|v| v.to_str().ok())
         .and_then(Encoding::from_content_type);
     let result = async {
-        authenticate(&state, &headers, None).await?;
+        let key = authenticate(&state, &headers, None).await?;
         let enc = enc.ok_or_else(unsupported_type)?;
         let gzip = gzipped(&headers)?;
         let cfg = state.config.ingest.clone();
@@ -62,6 +62,11 @@ async fn export(state: AppState, headers: HeaderMap, body: Body, signal: Signal)
                 .await
                 .map_err(|e| ApiError::internal(&e))??
         };
+        state.ingest_limits.series.admit(
+            &key,
+            mapped.batch.metrics.iter().map(|m| &*m.series),
+            std::time::Instant::now(),
+        )?;
         state.ingest.submit(mapped.batch).await?;
         Ok::<_, ApiError>((mapped.rejected, mapped.message, enc))
     }

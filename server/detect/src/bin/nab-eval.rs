@@ -68,6 +68,10 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "novelty_alpha" => cfg.novelty_alpha = x,
         "novelty_count" => cfg.novelty_count = x,
         "model_ratio" => cfg.model_ratio = x,
+        "exp_a" => cfg.exp_a = x,
+        "exp_b" => cfg.exp_b = x,
+        "exp_c" => cfg.exp_c = x,
+        "exp_d" => cfg.exp_d = x,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
