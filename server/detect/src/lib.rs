@@ -16,14 +16,17 @@
 //!    break in the daily pattern is seen even when the recent level predicts as well. A value in
 //!    a rarely visited part of the range (a decaying histogram of values) adds a moderate
 //!    novelty surprise. A value more than 5 % of the range outside everything seen so far
-//!    (HTM's "spatial anomaly") is maximally surprising and alarms at once.
+//!    (HTM's "spatial anomaly") is maximally surprising and alarms at once, and so is a value
+//!    repeated for markedly longer than any earlier run of one value in a varying series (a
+//!    stuck sensor, a counter that stopped).
 //! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
 //!    few points is compared with the long-run distribution of that mean. A series that is
 //!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
 //!    rare. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵
 //!    event.
-//! 4. **Alert filter** (also HTM's): once a point is in the red zone, the following red points
-//!    are lowered to the yellow level, so one incident raises one alert, not a stream of them.
+//! 4. **Alert filter** (after HTM's): once a point is in the red zone, later red points are
+//!    lowered to the yellow level until the surprise has fallen back out of the yellow zone, so
+//!    one incident raises one alert, not a stream of them.
 //!
 //! [`nab`] holds a faithful scorer of the Numenta Anomaly Benchmark used to tune the defaults.
 
@@ -71,7 +74,8 @@ pub struct Config {
     pub min_sigma: f64,
     /// Tail probability of the red zone (alert).
     pub red_tail: f64,
-    /// Tail probability a repeated red point is lowered to.
+    /// Tail probability a repeated red point is lowered to; an incident lasts until the tail
+    /// probability is back above it.
     pub yellow_tail: f64,
     /// After an alert, further red points within this many points are lowered to yellow.
     pub refractory_points: u32,
@@ -86,11 +90,11 @@ pub struct Config {
     pub novelty_alpha: f64,
     /// Count of a value bin at which its novelty has fallen to 1/e.
     pub novelty_count: f64,
-    /// EXPERIMENT knobs (temporary).
-    pub exp_a: f64,
-    pub exp_b: f64,
-    pub exp_c: f64,
-    pub exp_d: f64,
+    /// A run of one repeated value alarms when it becomes this many times longer than the
+    /// longest earlier run (0 turns the check off)...
+    pub stuck_factor: f64,
+    /// ...and at least this many points long.
+    pub stuck_points: u32,
 }
 
 impl Default for Config {
@@ -107,17 +111,15 @@ impl Default for Config {
             learning_points: 150,
             min_sigma: 0.02,
             red_tail: 1e-5,
-            yellow_tail: 1e-3,
+            yellow_tail: 1e-2,
             refractory_points: 0,
             band_sigmas: 3.0,
             model_ratio: 1.2,
             novelty_weight: 0.3,
             novelty_alpha: 0.001,
             novelty_count: 3.0,
-            exp_a: 0.0,
-            exp_b: 30.0,
-            exp_c: 1.2,
-            exp_d: 0.0,
+            stuck_factor: 1.2,
+            stuck_points: 30,
         }
     }
 }
@@ -238,12 +240,49 @@ impl Novelty {
     }
 }
 
+/// Runs of one repeated value. A varying series that repeats a value for markedly longer than
+/// it ever did has probably stopped reporting real data: a stuck sensor, a dead counter.
+#[derive(Debug, Clone, Copy)]
+struct Runs {
+    last: f64,
+    /// Points in the current run of `last`.
+    len: u32,
+    /// The longest run that has ended.
+    longest: u32,
+}
+
+impl Runs {
+    const fn new() -> Self {
+        Self {
+            last: f64::NAN,
+            len: 0,
+            longest: 0,
+        }
+    }
+
+    /// Learns `x`; true once per run, at the point where it becomes [`Config::stuck_factor`]
+    /// times as long as the longest earlier run (and at least [`Config::stuck_points`] long).
+    fn stuck(&mut self, x: f64, cfg: &Config) -> bool {
+        if x == self.last {
+            self.len = self.len.saturating_add(1);
+        } else {
+            self.longest = self.longest.max(self.len);
+            self.last = x;
+            self.len = 1;
+        }
+        let record = (f64::from(self.longest) * cfg.stuck_factor).ceil() as u32;
+        cfg.stuck_factor > 0.0 && self.longest > 0 && self.len == record.max(cfg.stuck_points)
+    }
+}
+
 /// Online anomaly-likelihood post-processing (the idea of Numenta's HTM detector).
 #[derive(Debug, Clone, Copy)]
 struct Likelihood {
     raw: Ring<SHORT>,
     averages: EwmVar,
-    previous_tail: f64,
+    /// An alert was let through and the surprise has not yet fallen back out of the yellow
+    /// zone since: the same incident.
+    incident: bool,
     /// Points since the last alert that was let through.
     since_alert: u32,
 }
@@ -253,13 +292,14 @@ impl Likelihood {
         Self {
             raw: Ring::new(),
             averages: EwmVar::new(),
-            previous_tail: 1.0,
+            incident: false,
             since_alert: u32::MAX,
         }
     }
 
-    /// Tail probability of the current short-term average surprise, after the alert filter.
-    fn update(&mut self, raw: f64, learning: bool, spatial: bool, cfg: &Config) -> f64 {
+    /// Tail probability of the current short-term average surprise, after the alert filter;
+    /// `at_once` marks a spatial anomaly or a stuck series.
+    fn update(&mut self, raw: f64, learning: bool, at_once: bool, cfg: &Config) -> f64 {
         self.raw.push(raw as f32);
         let avg = self.raw.mean_of_last(cfg.short_window).unwrap_or(raw);
         let mut tail = 1.0;
@@ -268,21 +308,23 @@ impl Likelihood {
             tail = normal_tail((avg - self.averages.mean) / sigma);
         }
         self.averages.update(avg, cfg.long_alpha);
-        if spatial {
+        if at_once {
             // A new extreme is alarming however noisy the series usually is, as in HTM's
             // NAB detector; it still goes through the alert filter below.
             tail = tail.min(SPATIAL_TAIL);
         }
-        let unfiltered = tail;
         self.since_alert = self.since_alert.saturating_add(1);
-        if tail < cfg.red_tail {
-            if self.previous_tail < cfg.red_tail || self.since_alert <= cfg.refractory_points {
+        if tail >= cfg.yellow_tail {
+            // Back to ordinary surprise: the incident, if any, is over.
+            self.incident = false;
+        } else if tail < cfg.red_tail {
+            if self.incident || self.since_alert <= cfg.refractory_points {
                 tail = cfg.yellow_tail;
             } else {
                 self.since_alert = 0;
+                self.incident = true;
             }
         }
-        self.previous_tail = unfiltered;
         tail
     }
 }
@@ -303,10 +345,7 @@ pub struct Detector {
     likelihood: Likelihood,
     /// Deviations up to this many standard deviations were marked normal (feedback).
     tolerance: f64,
-    last_value: f64,
-    run_len: u32,
-    max_run: u32,
-    max_z: f64,
+    runs: Runs,
 }
 
 impl Default for Detector {
@@ -338,10 +377,7 @@ impl Detector {
             novelty: Novelty::new(),
             likelihood: Likelihood::new(),
             tolerance: 0.0,
-            last_value: f64::NAN,
-            run_len: 0,
-            max_run: 0,
-            max_z: 0.0,
+            runs: Runs::new(),
         }
     }
 
@@ -441,32 +477,15 @@ impl Detector {
             && !tolerated
             && !expected_by_model
             && (value > self.max + margin || value < self.min - margin);
-        // EXPERIMENT: stuck value longer than ever before.
-        if value == self.last_value {
-            self.run_len += 1;
-        } else {
-            self.max_run = self.max_run.max(self.run_len);
-            self.run_len = 1;
-        }
-        self.last_value = value;
-        let stuck = cfg.exp_c > 0.0
-            && !learning
-            && range > 0.0
-            && self.max_run > 0
-            && self.run_len
-                == ((f64::from(self.max_run) * cfg.exp_c).ceil() as u32).max(cfg.exp_b as u32);
-        let zt = if sigma > 0.0 { (value - expected).abs() / sigma } else { 0.0 };
-        let zrec = cfg.exp_a > 0.0 && !learning && !tolerated && self.max_z > 0.0 && zt > self.max_z * cfg.exp_a;
-        if self.points >= cfg.exp_d as u32 {
-            self.max_z = self.max_z.max(zt);
-        }
-        let spatial = spatial || stuck || zrec;
-        if spatial {
+        // A flat line is no anomaly (its range is 0), a varying series stuck at one value is.
+        let stuck = self.runs.stuck(value, &cfg) && !learning && range > 0.0;
+        let at_once = spatial || stuck;
+        if at_once {
             raw = 1.0;
         }
 
         // 3–4. Likelihood and alert filter.
-        let tail = self.likelihood.update(raw, learning, spatial, &cfg);
+        let tail = self.likelihood.update(raw, learning, at_once, &cfg);
         let score = ((tail + 1e-10).ln() / 1e-10f64.ln()).clamp(0.0, 1.0);
 
         // Learn.
@@ -484,7 +503,6 @@ impl Detector {
         self.week.learn(ts_ms, value, &cfg);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-
         self.points = self.points.saturating_add(1);
         self.tolerance *= TOLERANCE_DECAY;
 
@@ -596,6 +614,77 @@ mod tests {
         assert!(second < 0.8, "{second}");
         // A different part of the range is still new.
         assert_eq!(n.update(9.9, 0.0, 10.0, &cfg), 1.0);
+    }
+
+    #[test]
+    fn one_incident_raises_one_alert() {
+        let cfg = Config::default();
+        let mut l = Likelihood::new();
+        let calm = |i: u64| 0.05 + 0.02 * noise(i);
+        for i in 0..3_000 {
+            l.update(calm(i), false, false, &cfg);
+        }
+        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail, "alerts");
+        // The surprise stays raised: first red (lowered to yellow, the same incident), then
+        // in the yellow zone...
+        let mut settled = 0;
+        for _ in 0..20 {
+            let tail = l.update(0.12, false, false, &cfg);
+            if tail != cfg.yellow_tail {
+                assert!(tail < cfg.yellow_tail, "left the yellow zone: {tail}");
+                settled += 1;
+            }
+        }
+        assert!(settled > 0, "stayed red");
+        // ...so a new extreme now belongs to the same incident and is lowered to yellow.
+        assert_eq!(l.update(1.0, false, true, &cfg), cfg.yellow_tail);
+        // Once the surprise is ordinary again, the next one alerts.
+        let mut i = 3_000;
+        while l.update(calm(i), false, false, &cfg) <= cfg.yellow_tail {
+            i += 1;
+            assert!(i < 3_100, "the incident never ends");
+        }
+        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail);
+    }
+
+    #[test]
+    fn runs_report_a_record_once() {
+        let cfg = Config {
+            stuck_points: 1,
+            ..Config::default()
+        };
+        let mut r = Runs::new();
+        // Runs of 5, 5 and then 8 repeats: only the third outgrows 1.2 × the longest (6 points),
+        // and only once.
+        let mut alarms = Vec::new();
+        let values = [[1.0; 5].as_slice(), &[2.0; 5], &[3.0; 8]].concat();
+        for (i, &x) in values.iter().enumerate() {
+            if r.stuck(x, &cfg) {
+                alarms.push(i);
+            }
+        }
+        assert_eq!(alarms, [15]);
+    }
+
+    #[test]
+    fn a_stuck_series_alarms_once_a_flat_line_never() {
+        let mut d = Detector::default();
+        let mut alarms = Vec::new();
+        for i in 0..4_000u64 {
+            // Whole numbers around 100 repeat now and then, but never for long...
+            let v = if i < 3_000 {
+                100.0 + (3.0 * noise(i)).round()
+            } else {
+                // ...until the series sticks at an ordinary value.
+                100.0
+            };
+            let s = d.update(i as i64 * MIN, v);
+            if s.score >= 0.5 && i >= 1_000 {
+                alarms.push(i);
+            }
+        }
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert!((3_000..3_100).contains(&alarms[0]), "{alarms:?}");
     }
 
     #[test]

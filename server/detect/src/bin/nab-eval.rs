@@ -68,10 +68,8 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "novelty_alpha" => cfg.novelty_alpha = x,
         "novelty_count" => cfg.novelty_count = x,
         "model_ratio" => cfg.model_ratio = x,
-        "exp_a" => cfg.exp_a = x,
-        "exp_b" => cfg.exp_b = x,
-        "exp_c" => cfg.exp_c = x,
-        "exp_d" => cfg.exp_d = x,
+        "stuck_factor" => cfg.stuck_factor = x,
+        "stuck_points" => cfg.stuck_points = x as u32,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
