@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chart;
 pub mod downsample;
 pub mod islands;
+pub mod keys;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod security;

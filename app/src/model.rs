@@ -317,6 +317,19 @@ pub fn format_time(ms: i64) -> String {
     format!("{:02}:{:02}", mins / 60, mins % 60)
 }
 
+/// Percent-encodes text for a URL's query string: everything but the unreserved characters.
+pub fn query_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn format_datetime(ms: i64) -> String {
     let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
@@ -569,6 +582,13 @@ pub struct KeyView {
     pub revoked_at: Option<i64>,
 }
 
+/// A key just created or rotated: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub key: KeyView,
+    pub secret: String,
+}
+
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditView {
@@ -703,6 +723,14 @@ pub struct LogView {
     pub attributes: serde_json::Value,
     pub trace_id: Option<String>,
     pub span_id: Option<String>,
+}
+
+/// One update of a live log tail (`GET /api/v1/logs/live`): the new matching records, newest
+/// first, and how many more matched than an update carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogTailUpdate {
+    pub logs: Vec<LogView>,
+    pub skipped: usize,
 }
 
 /// How the dashboard reports its own errors and web vitals to this Osprey: the browser SDK

@@ -1,6 +1,6 @@
 //! What the Settings page (admins) reads and does: users, keys and the audit log.
 
-use crate::model::{AuditView, KeyView, UserView};
+use crate::model::{AuditView, KeyView, NewKey, UserView};
 use leptos::prelude::*;
 
 pub mod source {
@@ -21,6 +21,10 @@ pub mod source {
         fn set_disabled(&self, id: String, disabled: bool, actor: String) -> Load<'_, ()>;
         fn keys(&self) -> Load<'_, Vec<KeyView>>;
         fn revoke_key(&self, id: String, actor: String) -> Load<'_, ()>;
+        /// A new key of `scope` (`ingest`, `read` or `admin`); the secret is in the answer only.
+        fn create_key(&self, name: String, scope: String, actor: String) -> Load<'_, NewKey>;
+        /// Revokes key `id` and creates its successor with the same name and scope.
+        fn rotate_key(&self, id: String, actor: String) -> Load<'_, NewKey>;
         fn audit(&self, limit: u32) -> Load<'_, Vec<AuditView>>;
     }
 
@@ -28,7 +32,7 @@ pub mod source {
     pub struct AdminSourceHandle(pub Arc<dyn AdminSource>);
 }
 
-fn admin_source() -> Result<(source::AdminSourceHandle, String), ServerFnError> {
+pub(crate) fn admin_source() -> Result<(source::AdminSourceHandle, String), ServerFnError> {
     let who = crate::auth::who();
     if who.role != "admin" {
         return Err(ServerFnError::new("forbidden: admins only"));

@@ -117,3 +117,29 @@ test("the dashboard reports its own page views through the browser SDK", async (
     return events.some((e) => e.labels.service === 'osprey-dashboard' && e.properties.path === '/errors');
   }, { timeout: 20_000 }).toBe(true);
 });
+
+test('the Logs page tails new records that match its filters', async ({ page, request }) => {
+  const errors = collectErrors(page);
+  const service = `tail-${Date.now()}`;
+  await page.goto(`/logs?service=${service}&severity=warn`);
+  const toggle = page.getByRole('button', { name: 'Live tail' });
+  await toggle.click();
+  await expect(page.locator('.log-tail .live-toggle')).toHaveAttribute('data-status', 'live');
+  const now = Date.now();
+  const sent = await ingest(request, {
+    context: { service },
+    logs: [
+      { timestamp: now, severity: 'error', body: 'payment provider timed out' },
+      { timestamp: now, severity: 'info', body: 'request served' },
+    ],
+  });
+  expect(sent.status()).toBe(202);
+  const rows = page.locator('.log-tail-lines [data-testid="log-row"]');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('payment provider timed out');
+  await expect(rows.first()).toContainText(service);
+  // Paused: nothing more arrives.
+  await page.locator('.log-tail .live-toggle').click();
+  await expect(page.locator('.log-tail .live-toggle')).toHaveAttribute('data-status', 'off');
+  expect(errors).toEqual([]);
+});

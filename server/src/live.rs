@@ -1,13 +1,15 @@
-//! Live streams: every committed sample is offered to each open stream, which aggregates it
-//! into the stream's buckets and sends what changed at most a few times a second. A slow
-//! client never slows ingest: its stream keeps only the latest value of each bucket.
+//! Live streams: every committed sample (and log record) is offered to each open stream, which
+//! folds it into what it follows and sends what changed at most a few times a second. A slow
+//! client never slows ingest: a chart stream keeps only the latest value of each bucket, a log
+//! tail only the newest lines.
 
 use crate::ingest::model::Labels;
 use crate::ingest::Committed;
 use crate::query::engine::{self, BucketAcc, Increase};
 use crate::query::params::Agg;
+use crate::store::LogQuery;
 use crate::telemetry::Telemetry;
-use app::model::SeriesPoints;
+use app::model::{LogTailUpdate, SeriesPoints};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,9 +37,10 @@ pub enum LiveError {
     TooMany { limit: usize },
 }
 
-/// Fans committed samples out to live streams.
+/// Fans committed samples and log records out to live streams.
 pub struct LiveHub {
     tx: broadcast::Sender<Arc<Committed>>,
+    logs: broadcast::Sender<Arc<Vec<LiveLog>>>,
     closing: watch::Sender<bool>,
     open: AtomicUsize,
     max: usize,
@@ -48,8 +51,10 @@ pub struct LiveHub {
 impl LiveHub {
     pub fn new(max_subscribers: usize, updates_per_second: u32, telemetry: Arc<Telemetry>) -> Self {
         let (tx, _) = broadcast::channel(1024);
+        let (logs, _) = broadcast::channel(1024);
         LiveHub {
             tx,
+            logs,
             closing: watch::channel(false).0,
             open: AtomicUsize::new(0),
             max: max_subscribers,
@@ -63,6 +68,28 @@ impl LiveHub {
         let _ = self.tx.send(committed);
     }
 
+    /// Whether any log tail is open (else there is no need to publish log records).
+    pub fn has_log_tails(&self) -> bool {
+        self.logs.receiver_count() > 0
+    }
+
+    /// Offers one commit's log records to every log tail; never waits.
+    pub fn publish_logs(&self, logs: Vec<LiveLog>) {
+        let _ = self.logs.send(Arc::new(logs));
+    }
+
+    /// Counts a new stream against the limit; the guard gives its place back when dropped.
+    fn open(self: &Arc<Self>) -> Result<Subscription, LiveError> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err(LiveError::TooMany { limit: self.max });
+        }
+        self.telemetry
+            .live_subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(Subscription(self.clone()))
+    }
+
     /// Ends every stream, so connections close before shutdown.
     pub fn close(&self) {
         let _ = self.closing.send(true);
@@ -74,30 +101,47 @@ impl LiveHub {
         self: &Arc<Self>,
         specs: Vec<(String, LiveSpec)>,
     ) -> Result<mpsc::Receiver<Update>, LiveError> {
-        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return Err(LiveError::TooMany { limit: self.max });
-        }
-        self.telemetry
-            .live_subscribers
-            .fetch_add(1, Ordering::Relaxed);
-        let guard = Subscription(self.clone());
-        let rx = self.tx.subscribe();
-        // One pending update: while the client has not taken it, new data merges into the next.
-        let (out, updates) = mpsc::channel(1);
-        let aggs = specs
+        let guard = self.open()?;
+        let aggs: Vec<(String, LiveAggregator)> = specs
             .into_iter()
             .map(|(name, spec)| (name, LiveAggregator::new(spec)))
             .collect();
+        Ok(self.follow(self.tx.subscribe(), aggs, guard))
+    }
+
+    /// Opens a log tail: the records matching `query` (its time range aside), newest first, at
+    /// most [`TAIL_LINES`] per update; lines beyond that in one interval are counted, not sent.
+    pub fn tail_logs(
+        self: &Arc<Self>,
+        query: LogQuery,
+    ) -> Result<mpsc::Receiver<LogTailUpdate>, LiveError> {
+        let guard = self.open()?;
+        let tail = LogTail {
+            query,
+            lines: std::collections::VecDeque::new(),
+            skipped: 0,
+        };
+        Ok(self.follow(self.logs.subscribe(), tail, guard))
+    }
+
+    /// Runs a stream: what arrives on `rx` is folded into `acc`, flushed at most once an interval.
+    fn follow<A: Accumulate>(
+        &self,
+        rx: broadcast::Receiver<Arc<A::Item>>,
+        acc: A,
+        guard: Subscription,
+    ) -> mpsc::Receiver<A::Out> {
+        // One pending update: while the client has not taken it, new data merges into the next.
+        let (out, updates) = mpsc::channel(1);
         tokio::spawn(follow(
             rx,
             self.closing.subscribe(),
             out,
-            aggs,
+            acc,
             self.interval,
             guard,
         ));
-        Ok(updates)
+        updates
     }
 
     pub fn open_streams(&self) -> usize {
@@ -120,11 +164,100 @@ impl Drop for Subscription {
 /// One flush of a stream: each followed query's changed series.
 pub type Update = Vec<(String, Vec<SeriesPoints>)>;
 
-async fn follow(
-    mut rx: broadcast::Receiver<Arc<Committed>>,
+/// What a stream folds its input into between flushes.
+trait Accumulate: Send + 'static {
+    type Item: Send + Sync + 'static;
+    type Out: Send + 'static;
+    fn add(&mut self, item: &Self::Item);
+    fn has_changes(&self) -> bool;
+    fn flush(&mut self) -> Self::Out;
+}
+
+/// A chart stream: each followed query's aggregator.
+impl Accumulate for Vec<(String, LiveAggregator)> {
+    type Item = Committed;
+    type Out = Update;
+    fn add(&mut self, committed: &Committed) {
+        self.iter_mut().for_each(|(_, a)| a.add(committed));
+    }
+    fn has_changes(&self) -> bool {
+        self.iter().any(|(_, a)| a.has_changes())
+    }
+    fn flush(&mut self) -> Update {
+        self.iter_mut()
+            .filter(|(_, a)| a.has_changes())
+            .map(|(n, a)| (n.clone(), a.flush()))
+            .collect()
+    }
+}
+
+/// Lines a log tail sends per update at most (the newest).
+pub const TAIL_LINES: usize = 500;
+
+/// A committed log record as log tails see it.
+#[derive(Debug, Clone)]
+pub struct LiveLog {
+    /// OpenTelemetry's severity number, which `LogQuery::min_severity` compares with.
+    pub severity_number: i32,
+    pub view: app::model::LogView,
+}
+
+struct LogTail {
+    query: LogQuery,
+    /// Oldest first.
+    lines: std::collections::VecDeque<app::model::LogView>,
+    skipped: usize,
+}
+
+impl Accumulate for LogTail {
+    type Item = Vec<LiveLog>;
+    type Out = LogTailUpdate;
+    fn add(&mut self, logs: &Vec<LiveLog>) {
+        for log in logs.iter().filter(|l| matches(&self.query, l)) {
+            if self.lines.len() == TAIL_LINES {
+                self.lines.pop_front();
+                self.skipped += 1;
+            }
+            self.lines.push_back(log.view.clone());
+        }
+    }
+    fn has_changes(&self) -> bool {
+        !self.lines.is_empty() || self.skipped > 0
+    }
+    fn flush(&mut self) -> LogTailUpdate {
+        let mut logs: Vec<_> = self.lines.drain(..).collect();
+        // Newest first, as the Logs page lists them; records of one batch may come in any order.
+        logs.sort_by_key(|l| std::cmp::Reverse(l.timestamp));
+        LogTailUpdate {
+            logs,
+            skipped: std::mem::take(&mut self.skipped),
+        }
+    }
+}
+
+/// Whether a record is one `query` lists, by the same rules as the store's search: the service
+/// and trace id equal, at least the severity, the text in the body whatever its case.
+fn matches(query: &LogQuery, log: &LiveLog) -> bool {
+    let v = &log.view;
+    query.service.as_ref().is_none_or(|s| *s == v.service)
+        && query
+            .trace_id
+            .as_ref()
+            .is_none_or(|t| v.trace_id.as_ref() == Some(t))
+        && query
+            .min_severity
+            .is_none_or(|min| log.severity_number >= min)
+        && query
+            .text
+            .as_ref()
+            .is_none_or(|t| v.body.to_lowercase().contains(&t.to_lowercase()))
+}
+
+async fn follow<A: Accumulate>(
+    mut rx: broadcast::Receiver<Arc<A::Item>>,
     mut closing: watch::Receiver<bool>,
-    out: mpsc::Sender<Update>,
-    mut aggs: Vec<(String, LiveAggregator)>,
+    out: mpsc::Sender<A::Out>,
+    mut acc: A,
     interval: Duration,
     guard: Subscription,
 ) {
@@ -134,7 +267,7 @@ async fn follow(
         tokio::select! {
             _ = closing.changed() => break,
             msg = rx.recv() => match msg {
-                Ok(committed) => aggs.iter_mut().for_each(|(_, a)| a.add(&committed)),
+                Ok(item) => acc.add(&item),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     guard.0.telemetry.live_lagged.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(missed = n, "live stream lagged behind the writer");
@@ -145,11 +278,9 @@ async fn follow(
                 if out.is_closed() {
                     break;
                 }
-                if aggs.iter().any(|(_, a)| a.has_changes()) {
+                if acc.has_changes() {
                     match out.try_reserve() {
-                        Ok(permit) => permit.send(
-                            aggs.iter_mut().filter(|(_, a)| a.has_changes()).map(|(n, a)| (n.clone(), a.flush())).collect(),
-                        ),
+                        Ok(permit) => permit.send(acc.flush()),
                         // The client has not read the last update yet: keep merging.
                         Err(mpsc::error::TrySendError::Full(())) => {}
                         Err(mpsc::error::TrySendError::Closed(())) => break,

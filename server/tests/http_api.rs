@@ -494,6 +494,68 @@ async fn live_stream_sends_new_points() {
 }
 
 #[tokio::test]
+async fn the_log_tail_streams_new_matching_records() {
+    let h = start().await;
+    let (status, _) = get(&h.router, "/api/v1/logs/live?severity=loud").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let resp = h
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/logs/live?service=shop&severity=warn&q=DISK")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let now = common::now_ms();
+    let log =
+        |severity: &str, body: &str| json!({"timestamp": now, "severity": severity, "body": body});
+    let body = json!({"context": {"service": "shop"}, "logs": [
+        log("error", "Disk full on /var"),
+        log("info", "disk ok"),
+        log("warn", "cpu hot"),
+    ]});
+    let (status, _, reply) = send(&h.router, ingest_request(body.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let other = json!({"context": {"service": "billing"}, "logs": [log("fatal", "disk gone")]});
+    send(&h.router, ingest_request(other.to_string())).await;
+
+    let mut body = resp.into_body();
+    let text = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut text = String::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+                if text.contains("event: logs") && text.contains("\n\n") {
+                    return text;
+                }
+            }
+        }
+        text
+    })
+    .await
+    .expect("a tail update within 10 s");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data line");
+    let update: Value = serde_json::from_str(data).unwrap();
+    let bodies: Vec<&str> = update["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["Disk full on /var"], "{update}");
+    assert_eq!(update["logs"][0]["service"], "shop");
+    assert_eq!(update["skipped"], 0);
+    h.osprey.shutdown().await;
+}
+
+#[tokio::test]
 async fn overview_page_renders_six_panels_server_side() {
     let h = start().await;
     let resp = h

@@ -14,7 +14,14 @@ pub fn LiveToggle(streams: Vec<LiveStream>, enabled: bool) -> impl IntoView {
         let connection = StoredValue::new_local(None::<browser::Connection>);
         Effect::new(move |_| {
             if on.get() {
-                browser::connect(url.clone(), status, connection, 0);
+                browser::connect(
+                    url.clone(),
+                    "update",
+                    browser::to_charts(),
+                    status,
+                    connection,
+                    0,
+                );
             } else {
                 connection.set_value(None);
                 status.set("off");
@@ -45,8 +52,9 @@ pub fn LiveToggle(streams: Vec<LiveStream>, enabled: bool) -> impl IntoView {
     }
 }
 
+/// Opening and re-opening event streams; the log tail uses them too.
 #[cfg(feature = "hydrate")]
-mod browser {
+pub(super) mod browser {
     use crate::islands::LIVE_EVENT;
     use crate::model::LiveStream;
     use gloo_timers::callback::Timeout;
@@ -82,8 +90,29 @@ mod browser {
         (500u32 << attempt.min(6)).min(30_000)
     }
 
+    /// What a stream's messages are handed to.
+    pub type OnData = std::rc::Rc<dyn Fn(String)>;
+
+    /// Hands chart updates to the chart islands as window events.
+    pub fn to_charts() -> OnData {
+        std::rc::Rc::new(|data: String| {
+            let init = web_sys::CustomEventInit::new();
+            init.set_detail(&JsValue::from_str(&data));
+            if let (Some(w), Ok(event)) = (
+                web_sys::window(),
+                web_sys::CustomEvent::new_with_event_init_dict(LIVE_EVENT, &init),
+            ) {
+                let _ = w.dispatch_event(&event);
+            }
+        })
+    }
+
+    /// Opens `url` and hands the data of each `event` message to `on_data`; on an error it
+    /// reconnects after a backoff. The connection lives in `slot`: emptying it closes it.
     pub fn connect(
         url: String,
+        event: &'static str,
+        on_data: OnData,
         status: RwSignal<&'static str>,
         slot: StoredValue<Option<Connection>, LocalStorage>,
         attempt: u32,
@@ -92,22 +121,14 @@ mod browser {
             status.set("reconnecting");
             return;
         };
+        let handler = on_data.clone();
         let on_update =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                let Some(data) = e.data().as_string() else {
-                    return;
-                };
-                let init = web_sys::CustomEventInit::new();
-                init.set_detail(&JsValue::from_str(&data));
-                if let (Some(w), Ok(event)) = (
-                    web_sys::window(),
-                    web_sys::CustomEvent::new_with_event_init_dict(LIVE_EVENT, &init),
-                ) {
-                    let _ = w.dispatch_event(&event);
+                if let Some(data) = e.data().as_string() {
+                    handler(data);
                 }
             });
-        let _ =
-            source.add_event_listener_with_callback("update", on_update.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback(event, on_update.as_ref().unchecked_ref());
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| status.set("live"));
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         let retry_url = url.clone();
@@ -115,8 +136,9 @@ mod browser {
             // The browser's own retry has a fixed delay; ours backs off.
             status.set("reconnecting");
             let url = retry_url.clone();
+            let on_data = on_data.clone();
             let timer = Timeout::new(backoff_ms(attempt), move || {
-                connect(url, status, slot, attempt + 1)
+                connect(url, event, on_data, status, slot, attempt + 1)
             });
             slot.update_value(|c| {
                 if let Some(c) = c {

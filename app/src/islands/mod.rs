@@ -1,12 +1,16 @@
 //! The interactive parts of pages; everything else stays server-rendered HTML.
 
 mod chart;
+mod keys;
 mod live;
+mod log_tail;
 mod theme;
 
 pub use crate::model::LiveStream;
 pub use chart::Chart;
+pub use keys::{NewKeyForm, RotateKeyButton};
 pub use live::LiveToggle;
+pub use log_tail::{LogTable, LogTail};
 pub use theme::ThemeToggle;
 
 /// Window events the islands talk through: live data for a panel, and a theme change.

@@ -1,7 +1,8 @@
 //! Logs: search by service, severity, text and trace id, newest first.
 
 use super::{use_time_range, RangePicker};
-use crate::model::{format_datetime, LogView};
+use crate::islands::{LogTable, LogTail};
+use crate::model::query_encode;
 use crate::signals::{load_logs, LogFilter};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -51,6 +52,15 @@ pub fn Logs() -> impl IntoView {
                 </form>
             }
         }}
+        {move || {
+            let f = filter.get();
+            let query: Vec<String> = [("service", &f.service), ("q", &f.q), ("severity", &f.severity), ("trace_id", &f.trace_id)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| format!("{k}={}", query_encode(v)))
+                .collect();
+            view! { <LogTail filters=query.join("&")/> }
+        }}
         <Suspense fallback=|| view! { <p class="loading">"Loading logs…"</p> }>
             {move || logs.get().map(|r| match r {
                 Ok(logs) if logs.is_empty() => view! { <p class="empty">"No log records match in this range."</p> }.into_any(),
@@ -58,31 +68,5 @@ pub fn Logs() -> impl IntoView {
                 Err(e) => view! { <p class="error" role="alert">"Cannot load logs: " {e.to_string()}</p> }.into_any(),
             })}
         </Suspense>
-    }
-}
-
-#[component]
-pub fn LogTable(logs: Vec<LogView>) -> impl IntoView {
-    view! {
-        <table class="logs">
-            <thead><tr>
-                <th scope="col">"Time (UTC)"</th>
-                <th scope="col">"Level"</th>
-                <th scope="col">"Service"</th>
-                <th scope="col">"Message"</th>
-                <th scope="col">"Trace"</th>
-            </tr></thead>
-            <tbody>
-                {logs.into_iter().map(|l| view! {
-                    <tr data-severity=l.severity.clone() data-testid="log-row">
-                        <td class="time">{format_datetime(l.timestamp)}</td>
-                        <td><span class=format!("level level-{}", l.severity)>{l.severity.clone()}</span></td>
-                        <td>{l.service.clone()}</td>
-                        <td class="log-body">{l.body.clone()}</td>
-                        <td>{l.trace_id.clone().map(|t| view! { <a href=format!("/traces/{t}")>{t[..8.min(t.len())].to_string()}</a> })}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
     }
 }

@@ -1,5 +1,6 @@
 //! Settings (admins): users and their roles, API keys, and the audit log.
 
+use crate::islands::{NewKeyForm, RotateKeyButton};
 use crate::model::{format_datetime, AuditView, KeyView, UserView};
 use crate::settings::{load_settings, CreateUser, RevokeKey, SetDisabled, SetRole};
 use leptos::prelude::*;
@@ -76,7 +77,7 @@ fn Keys(keys: Vec<KeyView>) -> impl IntoView {
     let revoke_url = <RevokeKey as ServerFn>::url();
     view! {
         <table class="channels keys">
-            <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Scope"</th><th scope="col">"Last used (UTC)"</th><th scope="col"><span class="sr-only">"Revoke"</span></th></tr></thead>
+            <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Scope"</th><th scope="col">"Last used (UTC)"</th><th scope="col"><span class="sr-only">"Rotate or revoke"</span></th></tr></thead>
             <tbody>
                 {keys.into_iter().map(|k| view! {
                     <tr data-key=k.id.clone() class:dismissed=k.revoked_at.is_some()>
@@ -88,10 +89,13 @@ fn Keys(keys: Vec<KeyView>) -> impl IntoView {
                             {match k.revoked_at {
                                 Some(t) => view! { <span class="badge">{format!("revoked {}", format_datetime(t))}</span> }.into_any(),
                                 None => view! {
-                                    <form method="post" action=revoke_url>
-                                        <input type="hidden" name="id" value=k.id.clone()/>
-                                        <button type="submit" class="link-button">"Revoke"</button>
-                                    </form>
+                                    <div class="key-actions">
+                                        <RotateKeyButton id=k.id.clone() name=k.name.clone()/>
+                                        <form method="post" action=revoke_url>
+                                            <input type="hidden" name="id" value=k.id.clone()/>
+                                            <button type="submit" class="link-button" aria-label=format!("Revoke key {}", k.name)>"Revoke"</button>
+                                        </form>
+                                    </div>
                                 }.into_any(),
                             }}
                         </td>
@@ -99,7 +103,8 @@ fn Keys(keys: Vec<KeyView>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-        <p class="hint">"New keys are shown once, so they are created through the API: POST /api/v1/keys {\"name\", \"scope\": \"ingest|read|admin\"}; rotate with POST /api/v1/keys/{id}/rotate."</p>
+        <NewKeyForm/>
+        <p class="hint">"The API does the same: POST /api/v1/keys {\"name\", \"scope\": \"ingest|read|admin\"}, POST /api/v1/keys/{id}/rotate, DELETE /api/v1/keys/{id}."</p>
     }
 }
 

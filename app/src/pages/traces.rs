@@ -265,7 +265,7 @@ fn TraceBody(t: TraceDetail) -> impl IntoView {
         {(!t.logs.is_empty()).then(|| view! {
             <section class="card" aria-labelledby="trace-logs-h">
                 <h2 id="trace-logs-h">"Logs of this trace"</h2>
-                <super::logs::LogTable logs=t.logs.clone()/>
+                <crate::islands::LogTable logs=t.logs.clone()/>
             </section>
         })}
     }

@@ -493,17 +493,7 @@ pub async fn create_key(
     State(state): State<AppState>,
     Json(k): Json<NewKey>,
 ) -> Result<Response, ApiError> {
-    let kind = key_scope(&k.scope)?;
-    let name = k.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "1 to 200 characters",
-        )
-        .field("name"));
-    }
-    let (view, key) = crate::auth::create_key(state.store.as_ref(), kind, name).await?;
+    let (view, key) = new_key(&state, &k.name, &k.scope).await?;
     who.audit(
         &state,
         "key.create",
@@ -513,6 +503,38 @@ pub async fn create_key(
     let mut body = serde_json::to_value(&view).expect("keys serialise");
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Creates a key after checking its name (1 to 200 characters) and scope; the API and the
+/// Settings page both create keys through here. Returns the key's listing and its secret.
+pub(super) async fn new_key(
+    state: &AppState,
+    name: &str,
+    scope: &str,
+) -> Result<(crate::auth::KeyView, String), ApiError> {
+    let kind = key_scope(scope)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "name: 1 to 200 characters",
+        )
+        .field("name"));
+    }
+    Ok(crate::auth::create_key(state.store.as_ref(), kind, name).await?)
+}
+
+/// Revokes key `id` and creates its successor of the same scope and name: the revoked key's row
+/// and the new key's listing and secret.
+pub(super) async fn replace_key(
+    state: &AppState,
+    id: &str,
+) -> Result<(crate::store::KeyRow, crate::auth::KeyView, String), ApiError> {
+    let old = revoke(state, id).await?;
+    let kind = KeyKind::parse(&old.kind).unwrap_or(KeyKind::Ingest);
+    let (view, key) = crate::auth::create_key(state.store.as_ref(), kind, &old.name).await?;
+    Ok((old, view, key))
 }
 
 /// `GET /api/v1/keys` (admins): prefixes only.
@@ -527,7 +549,7 @@ pub async fn keys(_: AsAdmin, State(state): State<AppState>) -> Result<Response,
     Ok(Json(json!({ "keys": keys })).into_response())
 }
 
-async fn revoke(state: &AppState, id: &str) -> Result<crate::store::KeyRow, ApiError> {
+pub(super) async fn revoke(state: &AppState, id: &str) -> Result<crate::store::KeyRow, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let key = state
         .store
@@ -560,9 +582,7 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    let old = revoke(&state, &id).await?;
-    let kind = KeyKind::parse(&old.kind).unwrap_or(KeyKind::Ingest);
-    let (view, key) = crate::auth::create_key(state.store.as_ref(), kind, &old.name).await?;
+    let (old, view, key) = replace_key(&state, &id).await?;
     who.audit(
         &state,
         "key.rotate",

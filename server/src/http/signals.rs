@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/logs", get(logs))
+        .route("/api/v1/logs/live", get(logs_live))
         .route("/api/v1/services", get(services))
 }
 
@@ -240,6 +241,37 @@ async fn logs(
     State(s): State<AppState>,
     Query(p): Query<LogParams>,
 ) -> Result<Response, ApiError> {
+    let query = log_query(p)?;
+    Ok(Json(json!({ "logs": s.store.logs(&query).await? })).into_response())
+}
+
+/// `GET /api/v1/logs/live?service=&q=&trace_id=&severity=`: a live tail over server-sent events,
+/// the same mechanism as live charts. Each `logs` event carries the new matching records since
+/// the last (`{"logs": [...], "skipped": n}`, newest first, at most 500; `skipped` counts the
+/// older ones left out when more arrived within one update interval).
+async fn logs_live(
+    _: AsViewer,
+    State(s): State<AppState>,
+    Query(p): Query<LogParams>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    let updates = s.live.tail_logs(log_query(p)?)?;
+    let events = tokio_stream::wrappers::ReceiverStream::new(updates).map(|update| {
+        Ok::<_, std::convert::Infallible>(
+            Event::default()
+                .event("logs")
+                .json_data(update)
+                .expect("log updates serialise"),
+        )
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// A log search from its parameters (the live tail ignores the time range).
+fn log_query(p: LogParams) -> Result<LogQuery, ApiError> {
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), "now-1h")?;
     let min_severity = match text("severity", p.severity)? {
         None => None,
@@ -254,7 +286,7 @@ async fn logs(
                 .1,
         ),
     };
-    let query = LogQuery {
+    Ok(LogQuery {
         service: text("service", p.service)?,
         text: text("q", p.q)?,
         trace_id: text("trace_id", p.trace_id)?.map(|t| t.to_ascii_lowercase()),
@@ -262,8 +294,7 @@ async fn logs(
         from,
         to,
         limit: p.limit.unwrap_or(200).clamp(1, 5000),
-    };
-    Ok(Json(json!({ "logs": s.store.logs(&query).await? })).into_response())
+    })
 }
 
 #[derive(Deserialize)]

@@ -251,6 +251,7 @@ pub fn router(state: AppState) -> Router {
     let alerts = AlertSourceHandle(Arc::new(super::site_alerts::ServerAlerts {
         alerting: state.alerting.clone(),
         panels: panels.clone(),
+        accounts: state.accounts.clone(),
     }));
     let admin =
         app::settings::source::AdminSourceHandle(Arc::new(super::site_admin::ServerAdmin {

@@ -10,12 +10,25 @@ use app::model::{
 use app::panels::source::{Load, PanelSource};
 use std::sync::Arc;
 
-/// Who acts from the dashboard until people sign in (the users issue replaces it).
-const DASHBOARD_ACTOR: &str = "dashboard";
-
 pub(super) struct ServerAlerts {
     pub alerting: Arc<Alerting>,
     pub panels: Arc<ServerPanels>,
+    pub accounts: Arc<crate::accounts::Accounts>,
+}
+
+/// Who is acting in this server function's request (the signed-in user's name) and from where.
+/// Read when the call starts, while the request is in the reactive context.
+fn requester() -> (String, Option<String>) {
+    (app::auth::who().name, super::site_admin::requester_ip())
+}
+
+impl ServerAlerts {
+    /// Records a change made from the dashboard in the audit log, as the API does for its own.
+    async fn audit(&self, (actor, ip): &(String, Option<String>), action: &str, target: &str) {
+        self.accounts
+            .record(actor, action, target, ip.as_deref(), "")
+            .await;
+    }
 }
 
 /// An error as a page shows it: the field at fault first.
@@ -99,35 +112,45 @@ impl AlertSource for ServerAlerts {
     }
 
     fn create_rule(&self, rule: serde_json::Value) -> Load<'_, String> {
-        Box::pin(async move { self.alerting.create_rule(&json(&rule)).await.map_err(text) })
+        let who = requester();
+        Box::pin(async move {
+            let id = self
+                .alerting
+                .create_rule(&json(&rule))
+                .await
+                .map_err(text)?;
+            self.audit(&who, "rule.create", &id).await;
+            Ok(id)
+        })
     }
 
     fn create_channel(&self, channel: serde_json::Value) -> Load<'_, String> {
+        let who = requester();
         Box::pin(async move {
-            self.alerting
+            let id = self
+                .alerting
                 .create_channel(&json(&channel))
                 .await
-                .map_err(text)
+                .map_err(text)?;
+            self.audit(&who, "channel.create", &id).await;
+            Ok(id)
         })
     }
 
     fn act(&self, incident: String, action: IncidentAction) -> Load<'_, ()> {
+        let (actor, _) = requester();
         Box::pin(async move {
             let result = match action {
-                IncidentAction::Acknowledge => {
-                    self.alerting.acknowledge(&incident, DASHBOARD_ACTOR).await
-                }
-                IncidentAction::Resolve => self.alerting.resolve(&incident, DASHBOARD_ACTOR).await,
+                IncidentAction::Acknowledge => self.alerting.acknowledge(&incident, &actor).await,
+                IncidentAction::Resolve => self.alerting.resolve(&incident, &actor).await,
                 IncidentAction::Postmortem(text) => {
                     let patch = serde_json::json!({ "postmortem": text });
                     self.alerting
-                        .update_incident(&incident, DASHBOARD_ACTOR, &json(&patch))
+                        .update_incident(&incident, &actor, &json(&patch))
                         .await
                 }
                 IncidentAction::Note(note) => {
-                    self.alerting
-                        .add_note(&incident, DASHBOARD_ACTOR, &note)
-                        .await
+                    self.alerting.add_note(&incident, &actor, &note).await
                 }
             };
             result.map(|_| ()).map_err(text)
@@ -135,7 +158,12 @@ impl AlertSource for ServerAlerts {
     }
 
     fn retry_delivery(&self, id: i64) -> Load<'_, ()> {
-        Box::pin(async move { self.alerting.retry_delivery(id).await.map_err(text) })
+        let who = requester();
+        Box::pin(async move {
+            self.alerting.retry_delivery(id).await.map_err(text)?;
+            self.audit(&who, "delivery.retry", &id.to_string()).await;
+            Ok(())
+        })
     }
 
     fn silences(&self) -> Load<'_, Vec<SilenceView>> {
@@ -160,16 +188,25 @@ impl AlertSource for ServerAlerts {
     }
 
     fn create_silence(&self, silence: serde_json::Value) -> Load<'_, String> {
+        let who = requester();
         Box::pin(async move {
-            self.alerting
+            let id = self
+                .alerting
                 .create_silence(&json(&silence))
                 .await
-                .map_err(text)
+                .map_err(text)?;
+            self.audit(&who, "silence.create", &id).await;
+            Ok(id)
         })
     }
 
     fn expire_silence(&self, id: String) -> Load<'_, ()> {
-        Box::pin(async move { self.alerting.expire_silence(&id).await.map_err(text) })
+        let who = requester();
+        Box::pin(async move {
+            self.alerting.expire_silence(&id).await.map_err(text)?;
+            self.audit(&who, "silence.expire", &id).await;
+            Ok(())
+        })
     }
 
     fn rule_panel(&self, spec: PanelSpec, range_ms: i64) -> Load<'_, PanelData> {

@@ -76,6 +76,7 @@ impl SignalSource for ServerSignals {
     }
 
     fn set_error_status(&self, id: String, status: String, actor: String) -> Load<'_, ()> {
+        let ip = super::site_admin::requester_ip();
         Box::pin(async move {
             if !crate::signals::valid_status(&status) {
                 return Err(format!(
@@ -93,7 +94,7 @@ impl SignalSource for ServerSignals {
             }
             self.state
                 .accounts
-                .record(&actor, &format!("issue.{status}"), &id, None, "")
+                .record(&actor, &format!("issue.{status}"), &id, ip.as_deref(), "")
                 .await;
             Ok(())
         })

@@ -155,6 +155,10 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
     deps.telemetry
         .record_commit(started.elapsed(), &batch.accepted());
     watch_security(deps, batch);
+    if !batch.logs.is_empty() && deps.live.has_log_tails() {
+        let logs = batch.logs.iter().map(live_log).collect();
+        deps.live.publish_logs(logs);
+    }
     if !batch.metrics.is_empty() {
         let now = chrono::Utc::now().timestamp_millis();
         deps.hot.record(
@@ -194,6 +198,22 @@ async fn write(deps: &WriterDeps, batch: &Batch) -> Result<(), IngestError> {
         }
     }
     Ok(())
+}
+
+/// A committed log record as the Logs page lists it.
+fn live_log(l: &crate::ingest::model::LogRecord) -> crate::live::LiveLog {
+    crate::live::LiveLog {
+        severity_number: l.severity_number,
+        view: app::model::LogView {
+            timestamp: l.ts,
+            severity: l.severity.clone(),
+            body: l.body.clone(),
+            service: l.service.clone(),
+            attributes: l.attributes.clone(),
+            trace_id: l.trace_id.clone(),
+            span_id: l.span_id.clone(),
+        },
+    }
 }
 
 /// Hands the batch's sign-in events to attack detection without waiting for it.
