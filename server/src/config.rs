@@ -299,20 +299,41 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
-        let mut layered = toml::Table::new();
         let path = match file {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("osprey.toml")).filter(|p| p.exists()),
         };
-        if let Some(path) = path {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some((path.display().to_string(), text))
+            }
+            None => None,
+        };
+        Self::from_layers(
+            file.as_ref()
+                .map(|(origin, text)| (origin.as_str(), text.as_str())),
+            env,
+            overrides,
+        )
+    }
+
+    /// [`Config::load`] once the file is read: `file` is its name and text. Every input here is
+    /// untrusted text, so this is what the config fuzz target drives.
+    pub fn from_layers(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut layered = toml::Table::new();
+        if let Some((origin, text)) = file {
             layered = text
                 .parse::<toml::Table>()
                 .map_err(|e| ConfigError::Parse {
-                    origin: Some(path.display().to_string()),
+                    origin: Some(origin.to_string()),
                     message: e.message().to_string(),
                 })?;
         }

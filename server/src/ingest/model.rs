@@ -631,9 +631,8 @@ impl Validator<'_> {
         at: &str,
     ) -> Result<Labels, ValidationError> {
         let own = self.labels(own, at)?;
-        if own.is_empty() {
-            return Ok(context.clone());
-        }
+        // Checked even when the item has none: a context alone may exceed a low limit (the
+        // ingest_json fuzz target found that).
         let mut merged = context.clone();
         merged.extend(own);
         if merged.len() > self.limits.max_labels {
@@ -892,6 +891,11 @@ mod tests {
             .unwrap_err()
             .message
             .contains("limit of 2"));
+        // The context's labels count too, whether or not the metric has labels of its own.
+        small.max_labels = 2;
+        let body = r#"{"context": {"service": "s", "host": "h", "release": "1"}, "metrics": [{"timestamp": 1, "name": "a", "value": 1}]}"#;
+        let e = decode(body.as_bytes(), &small).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("metrics[0].labels"), "{e:?}");
     }
 
     #[test]

@@ -58,19 +58,23 @@ pub fn parse_time(field: &'static str, text: &str, now: i64) -> Result<i64, Para
         if rest.is_empty() {
             return Ok(now);
         }
-        let (sign, d) = match rest.split_at(1) {
-            ("-", d) => (-1, d),
-            ("+", d) => (1, d),
-            _ => {
-                return Err(bad(
-                    field,
-                    format!("invalid relative time {text:?}; expected now-15m or similar"),
-                ))
-            }
+        // Not `split_at(1)`: the text comes from a client and may start with any character.
+        let (sign, d) = if let Some(d) = rest.strip_prefix('-') {
+            (-1, d)
+        } else if let Some(d) = rest.strip_prefix('+') {
+            (1, d)
+        } else {
+            return Err(bad(
+                field,
+                format!("invalid relative time {text:?}; expected now-15m or similar"),
+            ));
         };
         let d =
             parse_duration(d).ok_or_else(|| bad(field, format!("invalid duration in {text:?}")))?;
-        return Ok(now + sign * d.as_millis() as i64);
+        return i64::try_from(d.as_millis())
+            .ok()
+            .and_then(|ms| now.checked_add(sign * ms))
+            .ok_or_else(|| bad(field, format!("{text:?} is out of range")));
     }
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
@@ -185,6 +189,11 @@ mod tests {
         assert_eq!(parse_time("to", "yesterday", NOW).unwrap_err().field, "to");
         assert!(parse_time("from", "now*2", NOW).is_err());
         assert!(parse_time("from", "now-5x", NOW).is_err());
+        // Found by the query_params fuzz target: a multi-byte character after "now" panicked.
+        assert!(parse_time("from", "now\u{fffd}-1h", NOW).is_err());
+        assert!(parse_time("from", "nowé", NOW).is_err());
+        assert!(parse_time("from", "now-18446744073709551615ms", NOW).is_err());
+        assert!(parse_time("from", "now+9223372036854775807ms", NOW).is_err());
     }
 
     #[test]
