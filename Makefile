@@ -13,13 +13,13 @@ ifdef CI
 export CARGO_INCREMENTAL = 0
 endif
 
-.PHONY: run test setup setup-build site lint test-rust test-e2e bench-ingest bench-query bench-criterion eval-nab eval-forecast
+.PHONY: run test setup setup-build site lint test-rust test-e2e test-fuzz bench-ingest bench-otlp bench-query bench-criterion eval-nab eval-forecast
 
 run: setup-build site
 	cargo build --release -p server --bin osprey
 	$(CARGO_TARGET_DIR)/release/osprey serve --demo
 
-test: setup site lint test-rust test-e2e
+test: setup site lint test-rust test-fuzz test-e2e
 
 setup:
 	@scripts/setup.sh
@@ -36,6 +36,10 @@ test-rust:
 	@scripts/ensure-postgres.sh
 	cargo test -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr --no-fail-fast
 
+# Each fuzz target briefly on its seed corpus (cargo-fuzz); scripts/fuzz.sh TARGET SECONDS for longer.
+test-fuzz:
+	FUZZ_SECONDS=10 scripts/fuzz.sh
+
 test-e2e:
 	cargo build -p server --bin osprey
 	cd end2end && OSPREY_BIN=$(CARGO_TARGET_DIR)/debug/osprey npx playwright test
@@ -43,12 +47,16 @@ test-e2e:
 # rustfmt and clippy on both feature sets: the server's (ssr) and the browser's (hydrate, wasm).
 lint:
 	cargo fmt --all --check
-	cargo clippy -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr --all-targets -- -D warnings
+	cargo clippy -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr,server/load --all-targets -- -D warnings
 	cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
 bench-ingest: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-ingest
+
+bench-otlp: setup site
+	cargo build --release -p server --features load --bin osprey --bin osprey-load
+	scripts/bench-otlp
 
 bench-query: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load

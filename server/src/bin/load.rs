@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! osprey-load ingest URL KEY --seconds 20 --concurrency 8 --batch 1000 [--rate BATCHES_PER_S]
+//! osprey-load otlp   URL KEY --signal traces|metrics --seconds 20 --concurrency 8 --batch 1000
 //! osprey-load seed   URL KEY --series 1000 --hours 24 --every 10
 //! osprey-load query  URL --seconds 10 --concurrency 4 QUERY...
 //! ```
@@ -79,27 +80,41 @@ fn batch(series: u64, batch: u64, seq: u64, start_ts: i64) -> Value {
     json!({"context": {"service": "load"}, "metrics": metrics})
 }
 
-async fn ingest(args: &[String]) {
-    let (url, key) = (args[0].clone(), args[1].clone());
+/// One request of a load run: the path, content type and body, and the status that means
+/// "stored".
+struct Shot {
+    path: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    stored: u16,
+}
+
+/// Sends requests made by `make(seq)` from `concurrency` workers until `seconds` have passed,
+/// closed loop or (with `rate`) on a fixed schedule; returns the recorder and the time taken.
+async fn drive(
+    url: &str,
+    key: &str,
+    args: &[String],
+    make: impl Fn(u64) -> Shot + Send + Sync + 'static,
+) -> (Arc<Recorder>, Duration) {
     let seconds: u64 = arg(args, "--seconds", 20);
     let concurrency: u64 = arg(args, "--concurrency", 8);
-    let size: u64 = arg(args, "--batch", 1000);
-    let series: u64 = arg(args, "--series", 1000);
     let rate: f64 = arg(args, "--rate", 0.0);
     let http = reqwest::Client::new();
     let rec = Arc::new(Recorder::default());
     let seq = Arc::new(AtomicU64::new(0));
+    let make = Arc::new(make);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
-    let start_ts = now_ms() - 3_600_000;
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let (http, rec, seq, url, key) = (
+        let (http, rec, seq, url, key, make) = (
             http.clone(),
             rec.clone(),
             seq.clone(),
-            url.clone(),
-            key.clone(),
+            url.to_string(),
+            key.to_string(),
+            make.clone(),
         );
         tasks.push(tokio::spawn(async move {
             // With --rate, requests leave on a fixed schedule (open loop) so latency is honest.
@@ -113,28 +128,42 @@ async fn ingest(args: &[String]) {
                     tokio::time::sleep_until(next.into()).await;
                     next += i;
                 }
-                let body = serde_json::to_vec(&batch(
-                    series,
-                    size,
-                    seq.fetch_add(1, Ordering::Relaxed),
-                    start_ts,
-                ))
-                .unwrap();
+                let shot = make(seq.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
                 let r = http
-                    .post(format!("{url}/api/v1/ingest"))
+                    .post(format!("{url}{}", shot.path))
                     .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
+                    .header("content-type", shot.content_type)
+                    .body(shot.body)
                     .send()
                     .await;
-                rec.record(t.elapsed(), matches!(&r, Ok(resp) if resp.status() == 202));
+                rec.record(
+                    t.elapsed(),
+                    matches!(&r, Ok(resp) if resp.status() == shot.stored),
+                );
             }
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
+    (rec, start.elapsed())
+}
+
+async fn ingest(args: &[String]) {
+    let (url, key) = (args[0].clone(), args[1].clone());
+    let concurrency: u64 = arg(args, "--concurrency", 8);
+    let size: u64 = arg(args, "--batch", 1000);
+    let series: u64 = arg(args, "--series", 1000);
+    let rate: f64 = arg(args, "--rate", 0.0);
+    let start_ts = now_ms() - 3_600_000;
+    let (rec, elapsed) = drive(&url, &key, args, move |seq| Shot {
+        path: "/api/v1/ingest",
+        content_type: "application/json",
+        body: serde_json::to_vec(&batch(series, size, seq, start_ts)).unwrap(),
+        stored: 202,
+    })
+    .await;
     rec.report(
         &format!(
             "ingest c={concurrency} batch={size}{}",
@@ -144,7 +173,130 @@ async fn ingest(args: &[String]) {
                 String::new()
             }
         ),
-        start.elapsed(),
+        elapsed,
+        size,
+    );
+}
+
+/// OTLP/HTTP protobuf exports, as an OpenTelemetry SDK or collector sends them: `traces` sends
+/// `--batch` spans per request in traces of 10 (a root and nine children), `metrics` sends
+/// `--batch` gauge data points over 1000 series.
+async fn otlp(args: &[String]) {
+    use otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
+    use otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
+    use otlp::proto::metrics::v1::{
+        metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
+    use otlp::proto::resource::v1::Resource;
+    use otlp::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+
+    let (url, key) = (args[0].clone(), args[1].clone());
+    let signal: String = arg(args, "--signal", "traces".to_string());
+    let concurrency: u64 = arg(args, "--concurrency", 8);
+    let size: u64 = arg(args, "--batch", 1000);
+    let kv = |k: &str, v: String| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v)),
+        }),
+        ..Default::default()
+    };
+    let resource = move || {
+        Some(Resource {
+            attributes: vec![
+                kv("service.name", "load".into()),
+                kv("host.name", "load-1".into()),
+            ],
+            ..Default::default()
+        })
+    };
+    let start_ns = (now_ms() - 3_600_000) as u64 * 1_000_000;
+    let make: Box<dyn Fn(u64) -> Shot + Send + Sync> = match signal.as_str() {
+        "traces" => Box::new(move |seq| {
+            let spans = (0..size)
+                .map(|i| {
+                    let n = seq * size + i;
+                    let trace = n / 10;
+                    let start = start_ns + n * 1_000_000;
+                    Span {
+                        trace_id: (u128::from(trace) + 1).to_be_bytes().to_vec(),
+                        span_id: (n + 1).to_be_bytes().to_vec(),
+                        parent_span_id: if n.is_multiple_of(10) {
+                            Vec::new()
+                        } else {
+                            (trace * 10 + 1).to_be_bytes().to_vec()
+                        },
+                        name: format!("GET /r{}", n % 20),
+                        start_time_unix_nano: start,
+                        end_time_unix_nano: start + 1_000_000 + (n % 97) * 100_000,
+                        attributes: vec![kv("http.route", format!("/r{}", n % 20))],
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let body = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: resource(),
+                    scope_spans: vec![ScopeSpans {
+                        spans,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            Shot {
+                path: "/v1/traces",
+                content_type: "application/x-protobuf",
+                body: body.encode_to_vec(),
+                stored: 200,
+            }
+        }),
+        "metrics" => Box::new(move |seq| {
+            let points = (0..size)
+                .map(|i| {
+                    let n = seq * size + i;
+                    NumberDataPoint {
+                        time_unix_nano: start_ns + (n / 1000) * 1_000_000,
+                        attributes: vec![kv("route", format!("/r{}", n % 1000))],
+                        value: Some(number_data_point::Value::AsDouble((n % 997) as f64 * 0.5)),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let body = ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    resource: resource(),
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: vec![Metric {
+                            name: "load.latency_ms".into(),
+                            data: Some(metric::Data::Gauge(Gauge {
+                                data_points: points,
+                            })),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            Shot {
+                path: "/v1/metrics",
+                content_type: "application/x-protobuf",
+                body: body.encode_to_vec(),
+                stored: 200,
+            }
+        }),
+        other => {
+            eprintln!("--signal {other}: expected traces or metrics");
+            std::process::exit(2);
+        }
+    };
+    let (rec, elapsed) = drive(&url, &key, args, make).await;
+    rec.report(
+        &format!("otlp {signal} c={concurrency} batch={size}"),
+        elapsed,
         size,
     );
 }
@@ -264,10 +416,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ingest") => ingest(&args[1..]).await,
+        Some("otlp") => otlp(&args[1..]).await,
         Some("seed") => seed(&args[1..]).await,
         Some("query") => query(&args[1..]).await,
         _ => {
-            eprintln!("usage: osprey-load ingest URL KEY [--seconds N --concurrency N --batch N --series N --rate R] | seed URL KEY [--series N --hours N --every S] | query URL [--seconds N --concurrency N] /api/…");
+            eprintln!("usage: osprey-load ingest URL KEY [--seconds N --concurrency N --batch N --series N --rate R] | otlp URL KEY [--signal traces|metrics --seconds N --concurrency N --batch N] | seed URL KEY [--series N --hours N --every S] | query URL [--seconds N --concurrency N] /api/…");
             std::process::exit(2);
         }
     }
