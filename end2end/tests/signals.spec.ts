@@ -143,3 +143,38 @@ test('the Logs page tails new records that match its filters', async ({ page, re
   await expect(page.locator('.log-tail .live-toggle')).toHaveAttribute('data-status', 'off');
   expect(errors).toEqual([]);
 });
+
+test('a trace of 10 000 spans opens whole, and a deep span unfolds its details', async ({ page, request }) => {
+  const errors = collectErrors(page);
+  const trace = hex(32);
+  const now = Date.now() - 60_000;
+  // A root with 99 children, each with 100 children of its own: 10 000 spans, three levels.
+  const spans: unknown[] = [];
+  const id = (n: number) => n.toString(16).padStart(16, '0');
+  spans.push({ trace_id: trace, span_id: id(1), name: 'GET /big', start: now, duration_ms: 5_000, status: 'ok' });
+  for (let c = 0; c < 99; c++) {
+    const child = 2 + c * 101;
+    spans.push({ trace_id: trace, span_id: id(child), parent_span_id: id(1), name: `step ${c}`, start: now + c * 50, duration_ms: 49, status: 'ok' });
+    for (let g = 0; g < 100; g++) {
+      if (spans.length === 10_000) break;
+      spans.push({ trace_id: trace, span_id: id(child + 1 + g), parent_span_id: id(child), name: `query ${c}.${g}`, start: now + c * 50 + g * 0.4, duration_ms: 0.3, status: 'ok' });
+    }
+  }
+  expect(spans.length).toBe(10_000);
+  const res = await ingest(request, { context: { service: 'big-trace' }, spans });
+  expect(res.status()).toBe(202);
+
+  await page.goto(`/traces/${trace}`);
+  const rows = page.getByTestId('span-row');
+  await expect(rows).toHaveCount(10_000);
+  const timing = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+    return { ttfb: nav.responseStart, domContentLoaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd, bytes: nav.encodedBodySize };
+  });
+  test.info().annotations.push({ type: 'timing', description: JSON.stringify(timing) });
+  console.log(`10 000-span trace page: ${JSON.stringify(timing)}`);
+  const deep = rows.filter({ hasText: 'query 98.99' });
+  await deep.locator('summary').click();
+  await expect(deep.locator('.span-details')).toBeVisible();
+  expect(errors).toEqual([]);
+});
