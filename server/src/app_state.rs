@@ -32,6 +32,7 @@ pub struct Services {
     pub otlp: std::sync::Mutex<crate::ingest::otlp::TemporalState>,
     pub alerting: Arc<crate::alerting::Alerting>,
     pub accounts: Arc<crate::accounts::Accounts>,
+    pub dashboards: crate::dashboards::Dashboards,
     /// How far attack detection has got (events looked at, findings stored).
     pub security: tokio::sync::watch::Receiver<crate::security::Progress>,
     pub keys: KeyRing,

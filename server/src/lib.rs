@@ -12,6 +12,7 @@ pub mod anomaly;
 pub mod app_state;
 pub mod auth;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod forecasting;
 pub mod hot;
@@ -162,6 +163,7 @@ impl Osprey {
             query,
             alerting,
             accounts,
+            dashboards: dashboards::Dashboards::new(store.clone()),
             security: progress,
             keys: auth::KeyRing::new(store.clone()),
             recent_batches: http::limits::RecentBatches::default(),

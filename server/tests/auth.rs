@@ -165,6 +165,15 @@ async fn every_management_endpoint_checks_the_role() {
         ),
         ("POST", "/api/v1/channels", Some(channel), Role::Editor),
         ("POST", "/api/v1/silences", Some(silence), Role::Editor),
+        ("GET", "/api/v1/dashboards", None, Role::Viewer),
+        (
+            "POST",
+            "/api/v1/dashboards",
+            Some(
+                json!({"title": "d", "panels": [{"title": "p", "query": {"metric": "m"}, "viz": "line"}]}),
+            ),
+            Role::Editor,
+        ),
         ("GET", "/api/v1/audit", None, Role::Admin),
         ("GET", "/api/v1/users", None, Role::Admin),
         (

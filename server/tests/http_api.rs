@@ -1169,3 +1169,146 @@ async fn a_batch_sent_again_with_its_id_is_stored_once() {
     );
     h.osprey.shutdown().await;
 }
+
+#[tokio::test]
+async fn dashboards_through_the_api() {
+    let h = start().await;
+    let call = |method: &str, uri: &str, body: Option<Value>, token: Option<&str>| {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        req.body(body).unwrap()
+    };
+    let admin = Some("test-admin-token");
+    let spec = json!({"title": "Checkout", "panels": [
+        {"title": "p95", "query": {"metric": "http.latency_ms", "agg": "p95"}, "viz": "line"},
+        {"title": "errors", "query": {"metric": "http.errors", "agg": "rate", "group_by": ["route"]}, "viz": "bar"}
+    ]});
+
+    // Reading is open to viewers (anonymous reads here); changing needs an editor.
+    let (s, _, v) = send(
+        &h.router,
+        call("POST", "/api/v1/dashboards", Some(spec.clone()), None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, _, created) = send(
+        &h.router,
+        call("POST", "/api/v1/dashboards", Some(spec.clone()), admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["panels"].as_array().unwrap().len(), 2);
+
+    let (s, read) = get(&h.router, &format!("/api/v1/dashboards/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read["title"], "Checkout");
+    assert_eq!(read["panels"][0]["id"], created["panels"][0]["id"]);
+    assert_eq!(
+        read["panels"][1]["grid"],
+        json!({"x": 12, "y": 0, "w": 12, "h": 8})
+    );
+
+    // The export is the import: what GET returns can be sent back as it is.
+    let mut export = read.clone();
+    export["title"] = json!("Checkout (edited)");
+    let (s, _, v) = send(
+        &h.router,
+        call(
+            "PUT",
+            &format!("/api/v1/dashboards/{id}"),
+            Some(export),
+            admin,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["panels"], created["panels"], "panel ids survive an edit");
+
+    let mut bad = spec.clone();
+    bad["panels"][1]["query"]["agg"] = json!("median");
+    let (s, _, v) = send(
+        &h.router,
+        call("POST", "/api/v1/dashboards", Some(bad), admin),
+    )
+    .await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("panels[1].query.agg"),
+    );
+    let (s, _, v) = send(
+        &h.router,
+        call(
+            "POST",
+            "/api/v1/dashboards",
+            Some(json!({"panels": []})),
+            admin,
+        ),
+    )
+    .await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("title"),
+    );
+
+    let (s, _, copy) = send(
+        &h.router,
+        call(
+            "POST",
+            &format!("/api/v1/dashboards/{id}/duplicate"),
+            None,
+            admin,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{copy}");
+    let (_, list) = get(&h.router, "/api/v1/dashboards").await;
+    let titles: Vec<&str> = list["dashboards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Checkout (edited)", "Copy of Checkout (edited)"]);
+
+    let (s, _, _) = send(
+        &h.router,
+        call("DELETE", &format!("/api/v1/dashboards/{id}"), None, admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = get(&h.router, &format!("/api/v1/dashboards/{id}")).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found", None);
+
+    let (_, _, audit) = send(&h.router, call("GET", "/api/v1/audit", None, admin)).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "dashboard.create",
+        "dashboard.update",
+        "dashboard.duplicate",
+        "dashboard.delete",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    h.osprey.shutdown().await;
+}

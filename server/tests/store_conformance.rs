@@ -412,6 +412,70 @@ mod cases {
         assert_eq!(m[1].kind, osprey::ingest::model::MetricKind::Counter);
     }
 
+    pub async fn dashboards_are_created_edited_duplicated_and_deleted(store: Arc<dyn Store>) {
+        use osprey::dashboards::{Dashboard, DashboardError, Dashboards};
+        let dashboards = Dashboards::new(store);
+        let spec: Dashboard = serde_json::from_value(serde_json::json!({
+            "title": "Checkout",
+            "variables": [{"name": "service", "label": "service", "default": "web"}],
+            "time": {"from": "now-6h", "to": "now"},
+            "panels": [
+                {"title": "p95 latency", "query": {"metric": "http.latency_ms", "agg": "p95", "filter": {"service": "$service"}}, "viz": "line"},
+                {"title": "errors", "query": {"metric": "http.errors", "agg": "rate", "group_by": ["route"]}, "viz": "bar"}
+            ]
+        }))
+        .unwrap();
+        let created = dashboards.create(spec).await.unwrap();
+        let read = dashboards.get(&created.id).await.unwrap();
+        assert_eq!(read.dashboard, created.dashboard, "read back as stored");
+        assert_eq!(read.dashboard.time.from, "now-6h");
+
+        // An edit that sends the panels back with their ids keeps them; a new panel gets one.
+        let mut edited = read.dashboard.clone();
+        edited.title = "Checkout (prod)".into();
+        edited.panels.swap(0, 1);
+        let mut added = edited.panels[0].clone();
+        added.id.clear();
+        added.title = "error rate by host".into();
+        edited.panels.push(added);
+        let updated = dashboards.update(&created.id, edited).await.unwrap();
+        let ids: Vec<&str> = updated
+            .dashboard
+            .panels
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ids[0], created.dashboard.panels[1].id);
+        assert_eq!(ids[1], created.dashboard.panels[0].id);
+        assert!(!ids[2].is_empty() && !ids[..2].contains(&ids[2]));
+        assert_eq!(updated.created_at, created.created_at);
+
+        let copy = dashboards.duplicate(&created.id).await.unwrap();
+        assert_eq!(copy.dashboard.title, "Copy of Checkout (prod)");
+        assert!(copy
+            .dashboard
+            .panels
+            .iter()
+            .all(|p| !ids.contains(&p.id.as_str())));
+        let list = dashboards.list().await.unwrap();
+        assert_eq!(
+            list.iter()
+                .map(|d| (d.title.as_str(), d.panels))
+                .collect::<Vec<_>>(),
+            vec![("Checkout (prod)", 3), ("Copy of Checkout (prod)", 3)]
+        );
+        dashboards.delete(&created.id).await.unwrap();
+        assert!(matches!(
+            dashboards.get(&created.id).await,
+            Err(DashboardError::NotFound(_))
+        ));
+        assert!(matches!(
+            dashboards.delete(&created.id).await,
+            Err(DashboardError::NotFound(_))
+        ));
+        assert_eq!(dashboards.list().await.unwrap().len(), 1);
+    }
+
     pub async fn documents_are_replaced_by_kind_and_id(store: Arc<dyn Store>) {
         use osprey::store::Document;
         let doc = |id: &str, name: &str, at: i64| Document {
@@ -1245,6 +1309,7 @@ conformance! {
     retention_removes_only_expired_data => 1000,
     catalogue_lists_metrics_with_label_names => 1000,
     documents_are_replaced_by_kind_and_id => 1000,
+    dashboards_are_created_edited_duplicated_and_deleted => 1000,
     alert_changes_are_written_together => 1000,
     two_open_incidents_of_one_group_are_refused => 1000,
     users_sessions_and_audit_entries => 1000,

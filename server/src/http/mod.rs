@@ -2,6 +2,7 @@
 
 mod alerting;
 pub mod authz;
+mod dashboards;
 pub mod error;
 mod ingest;
 pub mod limits;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(authz::login_form))
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())
+        .merge(dashboards::routes())
         .merge(signals::routes())
         .merge(security::routes())
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
