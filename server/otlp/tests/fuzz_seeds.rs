@@ -2,7 +2,7 @@
 
 use otlp::{decode_logs, decode_metrics, decode_traces, Encoding, Limits};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus");
 
 fn seed(target: &str, file: &str) -> Vec<u8> {
     std::fs::read(format!("{CORPUS}/{target}/{file}")).expect("seed file present")
