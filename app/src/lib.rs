@@ -8,6 +8,8 @@ pub mod alerting;
 #[cfg(feature = "ssr")]
 pub mod auth;
 pub mod chart;
+#[cfg(feature = "ssr")]
+pub mod dashboards;
 pub mod downsample;
 pub mod islands;
 pub mod keys;

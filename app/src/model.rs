@@ -582,6 +582,47 @@ pub struct KeyView {
     pub revoked_at: Option<i64>,
 }
 
+/// One line of the Dashboards list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardItem {
+    pub id: String,
+    pub title: String,
+    pub panels: usize,
+    pub updated_at: i64,
+}
+
+/// A dashboard variable with the values it may take and the one chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariableChoice {
+    pub name: String,
+    /// The label whose values fill it.
+    pub label: String,
+    pub values: Vec<String>,
+    /// Empty: any value (the filter that names it is left out).
+    pub current: String,
+}
+
+/// A panel of a dashboard: its query (variables already filled in), how it is drawn, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardPanelLayout {
+    pub spec: PanelSpec,
+    pub viz: String,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// A dashboard ready to load its panels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardLayout {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub variables: Vec<VariableChoice>,
+    pub panels: Vec<DashboardPanelLayout>,
+}
+
 /// A key just created or rotated: the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {

@@ -82,6 +82,7 @@ pub fn App() -> impl IntoView {
                         <span>"Osprey"</span>
                     </a>
                     <A href="/">"Overview"</A>
+                    <A href="/dashboards">"Dashboards"</A>
                     <A href="/anomalies">"Anomalies"</A>
                     <A href="/forecast">"Forecast"</A>
                     <A href="/alerts">"Alerts"</A>
@@ -96,6 +97,8 @@ pub fn App() -> impl IntoView {
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("/") view=pages::overview::Overview ssr=SsrMode::Async/>
+                        <Route path=path!("/dashboards") view=pages::dashboards::Dashboards ssr=SsrMode::Async/>
+                        <Route path=path!("/dashboards/:id") view=pages::dashboards::DashboardPage ssr=SsrMode::Async/>
                         <Route path=path!("/anomalies") view=pages::anomalies::Anomalies ssr=SsrMode::Async/>
                         <Route path=path!("/forecast") view=pages::forecast::Forecast ssr=SsrMode::Async/>
                         <Route path=path!("/alerts") view=pages::alerts::Alerts ssr=SsrMode::Async/>

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod dashboards;
 pub mod errors;
 pub mod forecast;
 pub mod incidents;
@@ -48,7 +49,7 @@ pub fn NotFound() -> impl IntoView {
 
 /// Preset ranges as links and a custom range as a form: both work without JavaScript.
 #[component]
-pub fn RangePicker(range: TimeRange, action: &'static str) -> impl IntoView {
+pub fn RangePicker(range: TimeRange, #[prop(into)] action: String) -> impl IntoView {
     let (custom_from, custom_to) = match &range {
         TimeRange::Fixed { from, to } => (datetime_local(*from), datetime_local(*to)),
         TimeRange::Last(_) => (String::new(), String::new()),
@@ -65,7 +66,7 @@ pub fn RangePicker(range: TimeRange, action: &'static str) -> impl IntoView {
             }).collect_view()}
             <details class="custom-range" open=matches!(range, TimeRange::Fixed { .. })>
                 <summary>"Custom"</summary>
-                <form method="get" action=action>
+                <form method="get" action=action.clone()>
                     <label>"From (UTC) " <input type="datetime-local" name="from" value=custom_from required/></label>
                     <label>"To (UTC) " <input type="datetime-local" name="to" value=custom_to required/></label>
                     <button type="submit">"Apply"</button>

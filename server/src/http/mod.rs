@@ -14,6 +14,7 @@ mod signals;
 mod site;
 mod site_admin;
 mod site_alerts;
+mod site_dashboards;
 mod site_security;
 mod site_signals;
 

@@ -266,6 +266,12 @@ pub fn router(state: AppState) -> Router {
             state: state.clone(),
         },
     ));
+    let dashboards = app::dashboards::source::DashboardSourceHandle(Arc::new(
+        super::site_dashboards::ServerDashboards {
+            dashboards: state.dashboards.clone(),
+            store: state.store.clone(),
+        },
+    ));
     let self_monitoring = app::model::SelfMonitoring {
         ingest_key: state.dashboard_key.clone(),
     };
@@ -276,6 +282,7 @@ pub fn router(state: AppState) -> Router {
         provide_context(admin.clone());
         provide_context(signals.clone());
         provide_context(security.clone());
+        provide_context(dashboards.clone());
         provide_context(self_monitoring.clone());
     };
     let options = state.leptos.clone();

@@ -1,0 +1,149 @@
+//! Dashboards: the list, and one dashboard's panels on its grid with its variables and the time
+//! range in the URL (`/dashboards/{id}?range=6h&var-service=web`), so a link reproduces the view.
+//! All panels are queried in one request and follow one live stream.
+
+use super::overview::Panel;
+use super::{use_time_range, RangePicker};
+use crate::dashboards::{load_dashboard, load_dashboards};
+use crate::islands::{LiveStream, LiveToggle};
+use crate::model::{format_datetime, DashboardLayout, PanelData, VariableChoice};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn Dashboards() -> impl IntoView {
+    let list = Resource::new(|| (), |_| load_dashboards());
+    view! {
+        <header class="page-header">
+            <div>
+                <h1>"Dashboards"</h1>
+                <p class="subtitle">"Panels of your own, with variables and a time range in the link."</p>
+            </div>
+        </header>
+        <Suspense fallback=|| view! { <p class="loading">"Loading dashboards…"</p> }>
+            {move || list.get().map(|r| match r {
+                Ok(list) if list.is_empty() => view! {
+                    <p class="empty">"No dashboards yet. Create one with POST /api/v1/dashboards (its JSON is also the export format)."</p>
+                }.into_any(),
+                Ok(list) => view! {
+                    <table class="channels dashboards">
+                        <thead><tr><th scope="col">"Dashboard"</th><th scope="col">"Panels"</th><th scope="col">"Changed (UTC)"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|d| view! {
+                                <tr data-testid="dashboard-row">
+                                    <td><a href=format!("/dashboards/{}", d.id)>{d.title}</a></td>
+                                    <td>{d.panels}</td>
+                                    <td class="time">{format_datetime(d.updated_at)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">"Cannot load dashboards: " {e.to_string()}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let range = use_time_range("1h");
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    // `var-<name>=<value>` for each variable chosen in the URL.
+    let vars = Memo::new(move |_| {
+        let q = query.read();
+        (&*q)
+            .into_iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("var-")
+                    .map(|name| (name.to_string(), v.to_string()))
+            })
+            .collect::<Vec<_>>()
+    });
+    let data = Resource::new(
+        move || (id.get(), range.get(), vars.get()),
+        |(id, range, vars)| load_dashboard(id, range, vars),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the dashboard…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(Some((layout, panels))) => {
+                    let range = range.get();
+                    let live = range.is_live_capable();
+                    view! { <DashboardBody layout panels range live/> }.into_any()
+                }
+                Ok(None) => view! { <super::NotFound/> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">"Cannot load the dashboard: " {e.to_string()}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn DashboardBody(
+    layout: DashboardLayout,
+    panels: Vec<PanelData>,
+    range: crate::model::TimeRange,
+    live: bool,
+) -> impl IntoView {
+    let streams: Vec<LiveStream> = panels.iter().map(LiveStream::of).collect();
+    let action = format!("/dashboards/{}", layout.id);
+    let variables = layout.variables.clone();
+    view! {
+        <header class="page-header">
+            <div>
+                <h1>{layout.title.clone()}</h1>
+                <p class="subtitle">{range.label()} {(!layout.description.is_empty()).then(|| format!(" · {}", layout.description))}</p>
+            </div>
+            <div class="toolbar">
+                <RangePicker range=range.clone() action=action.clone()/>
+                <LiveToggle streams enabled=live/>
+            </div>
+        </header>
+        {(!variables.is_empty()).then(|| view! { <Variables variables action range/> })}
+        <div class="dashboard-grid">
+            {layout.panels.into_iter().zip(panels).map(|(p, data)| view! {
+                <div class="dashboard-cell" data-viz=p.viz.clone()
+                     style=format!("grid-column:{} / span {};grid-row:{} / span {}", p.x + 1, p.w, p.y + 1, p.h)>
+                    <Panel data/>
+                </div>
+            }).collect_view()}
+        </div>
+    }
+}
+
+/// The variables as a form of pickers: it reloads the page with `var-<name>` in the URL, so it
+/// works without JavaScript and the link keeps the choice.
+#[component]
+fn Variables(
+    variables: Vec<VariableChoice>,
+    action: String,
+    range: crate::model::TimeRange,
+) -> impl IntoView {
+    let range_key = match &range {
+        crate::model::TimeRange::Last(key) => Some(key.clone()),
+        crate::model::TimeRange::Fixed { .. } => None,
+    };
+    view! {
+        <form method="get" action=action class="filters variables" aria-label="Variables">
+            {variables.into_iter().map(|v| {
+                let current = v.current.clone();
+                view! {
+                    <label>{format!("${} ", v.name)}
+                        <select name=format!("var-{}", v.name) aria-label=format!("Variable {}", v.name)>
+                            <option value="" selected=current.is_empty()>{format!("any {}", v.label)}</option>
+                            {v.values.into_iter().map(|value| {
+                                let selected = value == current;
+                                view! { <option value=value.clone() selected=selected>{value.clone()}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                }
+            }).collect_view()}
+            {range_key.map(|key| view! { <input type="hidden" name="range" value=key/> })}
+            <button type="submit">"Apply"</button>
+        </form>
+    }
+}
