@@ -74,7 +74,7 @@ test('a rule made in the UI fires, opens an incident, sends one signed webhook, 
     await expect(timeline.locator('li[data-kind="opened"]')).toHaveCount(1);
     await page.getByRole('button', { name: 'Acknowledge' }).click();
     await expect(page.getByTestId('incident-status')).toHaveText('acknowledged');
-    await expect(timeline.locator('li[data-kind="acknowledged"]')).toContainText('Acknowledged by dashboard');
+    await expect(timeline.locator('li[data-kind="acknowledged"]')).toContainText('Acknowledged by admin');
     await expect(timeline.locator('li[data-kind="delivered"]')).toContainText('e2e-hook');
     await expect(page.getByRole('button', { name: 'Acknowledge' })).toHaveCount(0);
 
