@@ -3,6 +3,20 @@
 
 use crate::model::{DashboardItem, DashboardLayout, PanelData, TimeRange};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A panel as the "Add panel" form describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPanel {
+    pub title: String,
+    pub metric: String,
+    pub agg: String,
+    /// Comma-separated label names.
+    pub group_by: String,
+    pub viz: String,
+    /// Grid columns of 24.
+    pub width: u32,
+}
 
 pub mod source {
     use super::*;
@@ -18,6 +32,14 @@ pub mod source {
             id: String,
             vars: Vec<(String, String)>,
         ) -> Load<'_, Option<DashboardLayout>>;
+        /// A new dashboard from its JSON (the export format); its id.
+        fn create(&self, json: String, actor: String) -> Load<'_, String>;
+        /// Appends a panel below the others.
+        fn add_panel(&self, id: String, panel: NewPanel, actor: String) -> Load<'_, ()>;
+        fn remove_panel(&self, id: String, panel: String, actor: String) -> Load<'_, ()>;
+        /// A copy titled "Copy of …"; its id.
+        fn duplicate(&self, id: String, actor: String) -> Load<'_, String>;
+        fn delete(&self, id: String, actor: String) -> Load<'_, ()>;
     }
 
     #[derive(Clone)]
@@ -66,4 +88,91 @@ pub async fn load_dashboard(
         .collect::<Result<Vec<_>, _>>()
         .map_err(ServerFnError::new)?;
     Ok(Some((layout, data)))
+}
+
+/// The signed-in editor's name, or why they may not change dashboards.
+fn editor() -> Result<(source::DashboardSourceHandle, String), ServerFnError> {
+    let who = crate::auth::require_editor()?;
+    Ok((dashboard_source()?, who.name))
+}
+
+/// A new dashboard: a title alone, or (`json`) an exported dashboard to import.
+#[server(prefix = "/_osprey")]
+pub async fn create_dashboard(
+    title: String,
+    #[server(default)] json: String,
+) -> Result<(), ServerFnError> {
+    let (source, actor) = editor()?;
+    let json = if json.trim().is_empty() {
+        serde_json::json!({ "title": title, "panels": [] }).to_string()
+    } else {
+        json
+    };
+    let id = source
+        .0
+        .create(json, actor)
+        .await
+        .map_err(ServerFnError::new)?;
+    leptos_axum::redirect(&format!("/dashboards/{id}"));
+    Ok(())
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn add_panel(
+    id: String,
+    title: String,
+    metric: String,
+    agg: String,
+    #[server(default)] group_by: String,
+    viz: String,
+    width: u32,
+) -> Result<(), ServerFnError> {
+    let (source, actor) = editor()?;
+    let panel = NewPanel {
+        title,
+        metric,
+        agg,
+        group_by,
+        viz,
+        width,
+    };
+    source
+        .0
+        .add_panel(id, panel, actor)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn remove_panel(id: String, panel: String) -> Result<(), ServerFnError> {
+    let (source, actor) = editor()?;
+    source
+        .0
+        .remove_panel(id, panel, actor)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn duplicate_dashboard(id: String) -> Result<(), ServerFnError> {
+    let (source, actor) = editor()?;
+    let copy = source
+        .0
+        .duplicate(id, actor)
+        .await
+        .map_err(ServerFnError::new)?;
+    leptos_axum::redirect(&format!("/dashboards/{copy}"));
+    Ok(())
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn delete_dashboard(id: String) -> Result<(), ServerFnError> {
+    let (source, actor) = editor()?;
+    source
+        .0
+        .delete(id, actor)
+        .await
+        .map_err(ServerFnError::new)?;
+    leptos_axum::redirect("/dashboards");
+    Ok(())
 }

@@ -49,3 +49,44 @@ test('a dashboard made through the API shows its panels on the grid, and a varia
   expect(await page.locator(`[data-panel="${panels[0].id}"] .legend li`).count()).toBeGreaterThan(1);
   expect(errors).toEqual([]);
 });
+
+test('an editor builds a dashboard in the page: create, add a panel, duplicate, remove, delete, import', async ({ page }) => {
+  const errors = collectErrors(page);
+  await signIn(page, '/dashboards');
+  const title = `Built ${Date.now()}`;
+  await page.getByLabel('Title').first().fill(title);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(title);
+  const url = page.url();
+
+  const add = page.locator('.add-panel');
+  await add.getByLabel('Title').fill('Requests');
+  await add.getByLabel('Metric').fill('http.requests');
+  await add.getByLabel('Aggregation').selectOption('rate');
+  await add.getByLabel('Group by').fill('service');
+  await add.getByLabel('Width').selectOption('24');
+  await add.getByRole('button', { name: 'Add panel' }).click();
+  await expect(page.locator('.dashboard-cell')).toHaveCount(1);
+  await expect(page.locator('.dashboard-cell h2')).toHaveText('Requests');
+
+  // The export is the import: the JSON of this dashboard makes an equal one.
+  const exported = await (await page.request.get(new URL(url).pathname.replace('/dashboards/', '/api/v1/dashboards/'))).json();
+  expect(exported.panels[0].query).toMatchObject({ metric: 'http.requests', agg: 'rate', group_by: ['service'] });
+
+  await page.getByRole('button', { name: 'Duplicate' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`Copy of ${title}`);
+  await page.getByRole('button', { name: 'Remove panel Requests' }).click();
+  await expect(page.locator('.dashboard-cell')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Delete dashboard' }).click();
+  await expect(page).toHaveURL(/\/dashboards$/);
+  await expect(page.getByRole('link', { name: `Copy of ${title}` })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: title, exact: true })).toHaveCount(1);
+
+  await page.locator('details.import summary').click();
+  exported.title = `${title} imported`;
+  await page.locator('details.import textarea').fill(JSON.stringify(exported));
+  await page.getByRole('button', { name: 'Import' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`${title} imported`);
+  await expect(page.locator('.dashboard-cell h2')).toHaveText('Requests');
+  expect(errors).toEqual([]);
+});

@@ -303,8 +303,16 @@ impl Dashboards {
         Dashboards { store }
     }
 
-    /// Validates and stores a new dashboard; its id.
-    pub async fn create(&self, dashboard: Dashboard) -> Result<StoredDashboard, DashboardError> {
+    /// Validates and stores a new dashboard. Its panels get new ids whatever they came with, so
+    /// importing an export next to the original leaves every panel id unique across dashboards
+    /// (embed tokens name panels by id).
+    pub async fn create(
+        &self,
+        mut dashboard: Dashboard,
+    ) -> Result<StoredDashboard, DashboardError> {
+        for p in &mut dashboard.panels {
+            p.id.clear();
+        }
         let dashboard = dashboard.validate()?;
         if self.store.document_stats(KIND).await?.count >= MAX_DASHBOARDS {
             return Err(DashboardError::Full);
@@ -324,16 +332,13 @@ impl Dashboards {
             .await
     }
 
-    /// A copy under a new id, titled "Copy of …", with new panel ids.
+    /// A copy under a new id, titled "Copy of …" (with new panel ids, as every new dashboard).
     pub async fn duplicate(&self, id: &str) -> Result<StoredDashboard, DashboardError> {
         let mut copy = self.get(id).await?.dashboard;
         copy.title = format!("Copy of {}", copy.title)
             .chars()
             .take(MAX_TITLE_CHARS)
             .collect();
-        for p in &mut copy.panels {
-            p.id.clear();
-        }
         self.create(copy).await
     }
 

@@ -4,15 +4,25 @@
 
 use super::overview::Panel;
 use super::{use_time_range, RangePicker};
-use crate::dashboards::{load_dashboard, load_dashboards};
+use crate::dashboards::{
+    load_dashboard, load_dashboards, AddPanel, CreateDashboard, DeleteDashboard,
+    DuplicateDashboard, RemovePanel,
+};
 use crate::islands::{LiveStream, LiveToggle};
 use crate::model::{format_datetime, DashboardLayout, PanelData, VariableChoice};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::{use_params_map, use_query_map};
+
+const VIZ: [&str; 7] = ["line", "area", "bar", "heatmap", "stat", "table", "surface"];
+const AGGS: [&str; 10] = [
+    "avg", "sum", "min", "max", "count", "rate", "p50", "p90", "p95", "p99",
+];
 
 #[component]
 pub fn Dashboards() -> impl IntoView {
     let list = Resource::new(|| (), |_| load_dashboards());
+    let can_edit = crate::auth::who().can_edit();
     view! {
         <header class="page-header">
             <div>
@@ -20,10 +30,29 @@ pub fn Dashboards() -> impl IntoView {
                 <p class="subtitle">"Panels of your own, with variables and a time range in the link."</p>
             </div>
         </header>
+        {can_edit.then(|| view! {
+            <section class="card" aria-labelledby="new-dashboard-h">
+                <h2 id="new-dashboard-h">"New dashboard"</h2>
+                <form method="post" action={<CreateDashboard as ServerFn>::url()} class="channel-form">
+                    <label>"Title " <input name="title" required maxlength="200" autocomplete="off"/></label>
+                    <button type="submit">"Create"</button>
+                </form>
+                <details class="import">
+                    <summary>"Import JSON"</summary>
+                    <form method="post" action={<CreateDashboard as ServerFn>::url()} class="channel-form">
+                        <input type="hidden" name="title" value=""/>
+                        <label class="wide">"Dashboard JSON (as GET /api/v1/dashboards/{id} exports it) "
+                            <textarea name="json" rows="6" required maxlength="262144"></textarea>
+                        </label>
+                        <button type="submit">"Import"</button>
+                    </form>
+                </details>
+            </section>
+        })}
         <Suspense fallback=|| view! { <p class="loading">"Loading dashboards…"</p> }>
             {move || list.get().map(|r| match r {
                 Ok(list) if list.is_empty() => view! {
-                    <p class="empty">"No dashboards yet. Create one with POST /api/v1/dashboards (its JSON is also the export format)."</p>
+                    <p class="empty">"No dashboards yet. Create one here or with POST /api/v1/dashboards (its JSON is also the export format)."</p>
                 }.into_any(),
                 Ok(list) => view! {
                     <table class="channels dashboards">
@@ -91,6 +120,8 @@ fn DashboardBody(
     let streams: Vec<LiveStream> = panels.iter().map(LiveStream::of).collect();
     let action = format!("/dashboards/{}", layout.id);
     let variables = layout.variables.clone();
+    let can_edit = crate::auth::who().can_edit();
+    let id = layout.id.clone();
     view! {
         <header class="page-header">
             <div>
@@ -102,15 +133,40 @@ fn DashboardBody(
                 <LiveToggle streams enabled=live/>
             </div>
         </header>
+        <div class="dashboard-actions">
+            <a href=format!("/api/v1/dashboards/{id}") download=format!("{id}.json")>"Export JSON"</a>
+            {can_edit.then(|| view! {
+                <form method="post" action={<DuplicateDashboard as ServerFn>::url()}>
+                    <input type="hidden" name="id" value=id.clone()/>
+                    <button type="submit" class="link-button">"Duplicate"</button>
+                </form>
+                <form method="post" action={<DeleteDashboard as ServerFn>::url()}>
+                    <input type="hidden" name="id" value=id.clone()/>
+                    <button type="submit" class="link-button danger">"Delete dashboard"</button>
+                </form>
+            })}
+        </div>
         {(!variables.is_empty()).then(|| view! { <Variables variables action range/> })}
         <div class="dashboard-grid">
-            {layout.panels.into_iter().zip(panels).map(|(p, data)| view! {
-                <div class="dashboard-cell" data-viz=p.viz.clone()
-                     style=format!("grid-column:{} / span {};grid-row:{} / span {}", p.x + 1, p.w, p.y + 1, p.h)>
-                    <Panel data/>
-                </div>
+            {layout.panels.into_iter().zip(panels).map(|(p, data)| {
+                let panel_id = p.spec.id.clone();
+                let title = p.spec.title.clone();
+                view! {
+                    <div class="dashboard-cell" data-viz=p.viz.clone()
+                         style=format!("grid-column:{} / span {};grid-row:{} / span {}", p.x + 1, p.w, p.y + 1, p.h)>
+                        <Panel data/>
+                        {can_edit.then(|| view! {
+                            <form method="post" action={<RemovePanel as ServerFn>::url()} class="panel-remove">
+                                <input type="hidden" name="id" value=id.clone()/>
+                                <input type="hidden" name="panel" value=panel_id/>
+                                <button type="submit" class="icon-button" aria-label=format!("Remove panel {title}") title="Remove panel">"×"</button>
+                            </form>
+                        })}
+                    </div>
+                }
             }).collect_view()}
         </div>
+        {can_edit.then(|| view! { <AddPanelForm id=id.clone()/> })}
     }
 }
 
@@ -145,5 +201,37 @@ fn Variables(
             {range_key.map(|key| view! { <input type="hidden" name="range" value=key/> })}
             <button type="submit">"Apply"</button>
         </form>
+    }
+}
+
+/// Adds a panel below the others: a query and how to draw it.
+#[component]
+fn AddPanelForm(id: String) -> impl IntoView {
+    view! {
+        <section class="card add-panel" aria-labelledby="add-panel-h">
+            <h2 id="add-panel-h">"Add a panel"</h2>
+            <form method="post" action={<AddPanel as ServerFn>::url()} class="rule-form">
+                <input type="hidden" name="id" value=id/>
+                <label>"Title " <input name="title" maxlength="200" autocomplete="off"/></label>
+                <label>"Metric " <input name="metric" required maxlength="256" placeholder="http.latency_ms"/></label>
+                <label>"Aggregation "
+                    <select name="agg">{AGGS.iter().map(|a| view! { <option value=*a>{*a}</option> }).collect_view()}</select>
+                </label>
+                <label>"Group by " <input name="group_by" maxlength="256" placeholder="service, route"/></label>
+                <label>"Visualisation "
+                    <select name="viz">{VIZ.iter().map(|v| view! { <option value=*v>{*v}</option> }).collect_view()}</select>
+                </label>
+                <label>"Width "
+                    <select name="width">
+                        <option value="6">"quarter"</option>
+                        <option value="8">"third"</option>
+                        <option value="12" selected=true>"half"</option>
+                        <option value="16">"two thirds"</option>
+                        <option value="24">"full"</option>
+                    </select>
+                </label>
+                <button type="submit">"Add panel"</button>
+            </form>
+        </section>
     }
 }

@@ -270,6 +270,7 @@ pub fn router(state: AppState) -> Router {
         super::site_dashboards::ServerDashboards {
             dashboards: state.dashboards.clone(),
             store: state.store.clone(),
+            accounts: state.accounts.clone(),
         },
     ));
     let self_monitoring = app::model::SelfMonitoring {

@@ -1,9 +1,12 @@
 //! The Dashboards pages' view of stored dashboards: the list, and one dashboard with its
 //! variables' values (from the labels of its panels' series) chosen and filled in.
 
-use crate::dashboards::{Dashboards, StoredDashboard};
+use crate::dashboards::{
+    Dashboard, DashboardError, Dashboards, Grid, Panel, PanelQuery, StoredDashboard, GRID_COLUMNS,
+};
 use crate::store::Store;
 use app::dashboards::source::DashboardSource;
+use app::dashboards::NewPanel;
 use app::model::{DashboardItem, DashboardLayout, DashboardPanelLayout, PanelSpec, VariableChoice};
 use app::panels::source::Load;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +18,12 @@ const MAX_VALUES: usize = 200;
 pub(super) struct ServerDashboards {
     pub dashboards: Dashboards,
     pub store: Arc<dyn Store>,
+    pub accounts: Arc<crate::accounts::Accounts>,
+}
+
+/// An error as a page shows it: the field at fault first.
+fn text(e: DashboardError) -> String {
+    e.to_string()
 }
 
 impl DashboardSource for ServerDashboards {
@@ -44,9 +53,131 @@ impl DashboardSource for ServerDashboards {
             Ok(Some(layout(stored, &vars.into_iter().collect(), &values)))
         })
     }
+
+    fn create(&self, json: String, actor: String) -> Load<'_, String> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let d: Dashboard = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                format!("{path}: {}", e.into_inner())
+            })?;
+            let d = self.dashboards.create(d).await.map_err(text)?;
+            let target = format!("{} ({})", d.id, d.dashboard.title);
+            self.audit(&actor, "dashboard.create", &target, ip).await;
+            Ok(d.id)
+        })
+    }
+
+    fn add_panel(&self, id: String, panel: NewPanel, actor: String) -> Load<'_, ()> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            let viz = serde_json::from_value(serde_json::Value::String(panel.viz.clone()))
+                .map_err(|_| format!("viz: unknown visualisation {:?}", panel.viz))?;
+            let d = self
+                .edit(&id, |d| {
+                    // Below everything, as wide as asked.
+                    let y = d
+                        .panels
+                        .iter()
+                        .filter_map(|p| p.grid)
+                        .map(|g| g.y + g.h)
+                        .max()
+                        .unwrap_or(0);
+                    d.panels.push(Panel {
+                        id: String::new(),
+                        title: panel.title,
+                        query: PanelQuery {
+                            metric: panel.metric,
+                            agg: panel.agg,
+                            group_by: panel
+                                .group_by
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|l| !l.is_empty())
+                                .map(str::to_string)
+                                .collect(),
+                            filter: Default::default(),
+                        },
+                        viz,
+                        grid: Some(Grid {
+                            x: 0,
+                            y,
+                            w: panel.width.clamp(1, GRID_COLUMNS),
+                            h: 8,
+                        }),
+                    });
+                    Ok(())
+                })
+                .await?;
+            let target = format!("{} ({})", d.id, d.dashboard.title);
+            self.audit(&actor, "dashboard.update", &target, ip).await;
+            Ok(())
+        })
+    }
+
+    fn remove_panel(&self, id: String, panel: String, actor: String) -> Load<'_, ()> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            let d = self
+                .edit(&id, |d| {
+                    let before = d.panels.len();
+                    d.panels.retain(|p| p.id != panel);
+                    if d.panels.len() == before {
+                        return Err(format!("no panel {panel}"));
+                    }
+                    Ok(())
+                })
+                .await?;
+            let target = format!("{} ({})", d.id, d.dashboard.title);
+            self.audit(&actor, "dashboard.update", &target, ip).await;
+            Ok(())
+        })
+    }
+
+    fn duplicate(&self, id: String, actor: String) -> Load<'_, String> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            let copy = self.dashboards.duplicate(&id).await.map_err(text)?;
+            self.audit(
+                &actor,
+                "dashboard.duplicate",
+                &format!("{id} → {}", copy.id),
+                ip,
+            )
+            .await;
+            Ok(copy.id)
+        })
+    }
+
+    fn delete(&self, id: String, actor: String) -> Load<'_, ()> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            self.dashboards.delete(&id).await.map_err(text)?;
+            self.audit(&actor, "dashboard.delete", &id, ip).await;
+            Ok(())
+        })
+    }
 }
 
 impl ServerDashboards {
+    async fn audit(&self, actor: &str, action: &str, target: &str, ip: Option<String>) {
+        self.accounts
+            .record(actor, action, target, ip.as_deref(), "")
+            .await;
+    }
+
+    /// Changes dashboard `id` with `edit` and stores it again.
+    async fn edit(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut Dashboard) -> Result<(), String>,
+    ) -> Result<StoredDashboard, String> {
+        let mut d = self.dashboards.get(id).await.map_err(text)?.dashboard;
+        edit(&mut d)?;
+        self.dashboards.update(id, d).await.map_err(text)
+    }
+
     /// The values each variable's label takes in the series of the dashboard's metrics.
     async fn label_values(
         &self,
