@@ -70,6 +70,31 @@ async fn stored_samples(h: &Harness) -> i64 {
     h.osprey.state.store.counts().await.unwrap().samples
 }
 
+/// The data of the first server-sent event named `event` on a stream, within 10 s.
+async fn first_event(resp: axum::response::Response, event: &str) -> Value {
+    let mut body = resp.into_body();
+    let marker = format!("event: {event}");
+    let text = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut text = String::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+                if text.contains(&marker) && text.contains("\n\n") {
+                    return text;
+                }
+            }
+        }
+        text
+    })
+    .await
+    .unwrap_or_else(|_| panic!("an {event} event within 10 s"));
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data line");
+    serde_json::from_str(data).unwrap()
+}
+
 fn assert_error(
     status: StatusCode,
     body: &Value,
@@ -467,26 +492,7 @@ async fn live_stream_sends_new_points() {
         .0,
         StatusCode::ACCEPTED
     );
-    let mut body = resp.into_body();
-    let text = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut text = String::new();
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.unwrap().into_data() {
-                text.push_str(&String::from_utf8_lossy(&data));
-                if text.contains("event: update") && text.contains("\n\n") {
-                    return text;
-                }
-            }
-        }
-        text
-    })
-    .await
-    .expect("an update within 10 s");
-    let data = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .expect("data line");
-    let update: Value = serde_json::from_str(data).unwrap();
+    let update = first_event(resp, "update").await;
     assert_eq!(update["series"][0]["metric"], "live.m");
     assert_eq!(update["series"][0]["points"][0][1], 5.0);
     assert_eq!(h.osprey.state.live.open_streams(), 1);
@@ -523,26 +529,7 @@ async fn the_log_tail_streams_new_matching_records() {
     let other = json!({"context": {"service": "billing"}, "logs": [log("fatal", "disk gone")]});
     send(&h.router, ingest_request(other.to_string())).await;
 
-    let mut body = resp.into_body();
-    let text = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut text = String::new();
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.unwrap().into_data() {
-                text.push_str(&String::from_utf8_lossy(&data));
-                if text.contains("event: logs") && text.contains("\n\n") {
-                    return text;
-                }
-            }
-        }
-        text
-    })
-    .await
-    .expect("a tail update within 10 s");
-    let data = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .expect("data line");
-    let update: Value = serde_json::from_str(data).unwrap();
+    let update = first_event(resp, "logs").await;
     let bodies: Vec<&str> = update["logs"]
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ use crate::alerting::AlertingError;
 use crate::app_state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -78,25 +78,7 @@ impl From<AlertingError> for ApiError {
 
 /// The body of a JSON request, bounded.
 fn body(headers: &axum::http::HeaderMap, bytes: &Bytes) -> Result<(), ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().starts_with("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ));
-    }
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("body of {} bytes exceeds {MAX_BODY}", bytes.len()),
-        ));
-    }
-    Ok(())
+    super::json_body(headers, bytes, MAX_BODY)
 }
 
 fn created(id: String) -> Response {

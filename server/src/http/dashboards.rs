@@ -8,7 +8,7 @@ use crate::app_state::AppState;
 use crate::dashboards::{Dashboard, DashboardError, StoredDashboard};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,24 +40,7 @@ impl From<DashboardError> for ApiError {
 
 /// The request's dashboard: JSON within the size bound, every error naming its field.
 fn decode(headers: &HeaderMap, bytes: &Bytes) -> Result<Dashboard, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().starts_with("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ));
-    }
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("body of {} bytes exceeds {MAX_BODY}", bytes.len()),
-        ));
-    }
+    super::json_body(headers, bytes, MAX_BODY)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -75,3 +75,32 @@ pub fn router(state: AppState) -> Router {
         // images, tiny bodies and the site's already-gzipped files alone.
         .layer(tower_http::compression::CompressionLayer::new())
 }
+
+/// Checks a JSON request's headers and size: `Content-Type: application/json` (415 otherwise)
+/// and at most `max` bytes (413).
+pub(crate) fn json_body(
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+    max: usize,
+) -> Result<(), ApiError> {
+    use axum::http::{header, StatusCode};
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ));
+    }
+    if bytes.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("body of {} bytes exceeds {max}", bytes.len()),
+        ));
+    }
+    Ok(())
+}
