@@ -60,13 +60,14 @@ pub async fn load_dashboards() -> Result<Vec<DashboardItem>, ServerFnError> {
         .map_err(ServerFnError::new)
 }
 
-/// A dashboard and its panels' data over `range`; every panel is queried at once.
+/// A dashboard, the range shown (`range`, else the dashboard's default) and its panels' data
+/// over it; every panel is queried at once.
 #[server(prefix = "/_osprey")]
 pub async fn load_dashboard(
     id: String,
-    range: TimeRange,
+    range: Option<TimeRange>,
     vars: Vec<(String, String)>,
-) -> Result<Option<(DashboardLayout, Vec<PanelData>)>, ServerFnError> {
+) -> Result<Option<(DashboardLayout, TimeRange, Vec<PanelData>)>, ServerFnError> {
     let Some(layout) = dashboard_source()?
         .0
         .layout(id, vars)
@@ -77,6 +78,7 @@ pub async fn load_dashboard(
     };
     let panels = use_context::<crate::panels::source::PanelSourceHandle>()
         .ok_or_else(|| ServerFnError::new("no panel source in context"))?;
+    let range = range.unwrap_or_else(|| layout.default_range.clone());
     let (from, to) = range.bounds(panels.0.now());
     let loads = layout
         .panels
@@ -87,7 +89,7 @@ pub async fn load_dashboard(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .map_err(ServerFnError::new)?;
-    Ok(Some((layout, data)))
+    Ok(Some((layout, range, data)))
 }
 
 /// The signed-in editor's name, or why they may not change dashboards.

@@ -619,6 +619,8 @@ pub struct DashboardLayout {
     pub id: String,
     pub title: String,
     pub description: String,
+    /// The range the dashboard opens on when the URL names none.
+    pub default_range: TimeRange,
     pub variables: Vec<VariableChoice>,
     pub panels: Vec<DashboardPanelLayout>,
 }

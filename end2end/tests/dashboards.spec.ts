@@ -11,6 +11,7 @@ test('a dashboard made through the API shows its panels on the grid, and a varia
     headers: { origin },
     data: {
       title,
+      time: { from: 'now-6h', to: 'now' },
       variables: [{ name: 'service', label: 'service' }],
       panels: [
         { title: 'Requests by service', query: { metric: 'http.requests', agg: 'rate', group_by: ['service'] }, viz: 'line', grid: { x: 0, y: 0, w: 16, h: 9 } },
@@ -32,6 +33,8 @@ test('a dashboard made through the API shows its panels on the grid, and a varia
   await page.goto('/dashboards');
   await page.getByRole('link', { name: title }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(title);
+  // With no range in the link the dashboard opens on its own (six hours).
+  await expect(page.locator('.page-header .subtitle')).toContainText('Last 6 hours');
   for (const p of panels) await expect(page.locator(`[data-panel="${p.id}"]`)).toBeVisible();
   // Placed as the grid says: the first panel is twice as wide as the second.
   const first = await page.locator(`[data-panel="${panels[0].id}"]`).boundingBox();
@@ -46,6 +49,10 @@ test('a dashboard made through the API shows its panels on the grid, and a varia
   await expect(page).toHaveURL(new RegExp(`/dashboards/${id}\\?.*var-service=checkout`));
   await expect(latency).toHaveCount(1);
   await expect(latency).toContainText('checkout');
+  // Another range keeps the variable.
+  await page.locator('.range-picker a[data-range="15m"]').click();
+  await expect(page).toHaveURL(/range=15m&var-service=checkout/);
+  await expect(latency).toHaveCount(1);
   expect(await page.locator(`[data-panel="${panels[0].id}"] .legend li`).count()).toBeGreaterThan(1);
   expect(errors).toEqual([]);
 });

@@ -78,7 +78,12 @@ pub fn Dashboards() -> impl IntoView {
 pub fn DashboardPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let range = use_time_range("1h");
+    let chosen_range = use_time_range("1h");
+    // The URL's range, or none: then the dashboard's own default applies.
+    let range = Memo::new(move |_| {
+        let q = query.read();
+        (q.get("range").is_some() || q.get("from").is_some()).then(|| chosen_range.get())
+    });
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
     // `var-<name>=<value>` for each variable chosen in the URL.
     let vars = Memo::new(move |_| {
@@ -98,10 +103,9 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the dashboard…"</p> }>
             {move || data.get().map(|r| match r {
-                Ok(Some((layout, panels))) => {
-                    let range = range.get();
+                Ok(Some((layout, range, panels))) => {
                     let live = range.is_live_capable();
-                    view! { <DashboardBody layout panels range live/> }.into_any()
+                    view! { <DashboardBody layout panels range live vars=vars.get()/> }.into_any()
                 }
                 Ok(None) => view! { <super::NotFound/> }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">"Cannot load the dashboard: " {e.to_string()}</p> }.into_any(),
@@ -116,12 +120,18 @@ fn DashboardBody(
     panels: Vec<PanelData>,
     range: crate::model::TimeRange,
     live: bool,
+    vars: Vec<(String, String)>,
 ) -> impl IntoView {
     let streams: Vec<LiveStream> = panels.iter().map(LiveStream::of).collect();
     let action = format!("/dashboards/{}", layout.id);
     let variables = layout.variables.clone();
     let can_edit = crate::auth::who().can_edit();
     let id = layout.id.clone();
+    // The variables chosen, kept when the range changes.
+    let keep: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (format!("var-{k}"), v.clone()))
+        .collect();
     view! {
         <header class="page-header">
             <div>
@@ -129,7 +139,7 @@ fn DashboardBody(
                 <p class="subtitle">{range.label()} {(!layout.description.is_empty()).then(|| format!(" · {}", layout.description))}</p>
             </div>
             <div class="toolbar">
-                <RangePicker range=range.clone() action=action.clone()/>
+                <RangePicker range=range.clone() action=action.clone() keep/>
                 <LiveToggle streams enabled=live/>
             </div>
         </header>

@@ -47,9 +47,24 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// Preset ranges as links and a custom range as a form: both work without JavaScript.
+/// Preset ranges as links and a custom range as a form: both work without JavaScript. `keep`
+/// are other query parameters of the page (a dashboard's variables) that a new range keeps.
 #[component]
-pub fn RangePicker(range: TimeRange, #[prop(into)] action: String) -> impl IntoView {
+pub fn RangePicker(
+    range: TimeRange,
+    #[prop(into)] action: String,
+    #[prop(optional)] keep: Vec<(String, String)>,
+) -> impl IntoView {
+    let kept: String = keep
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "&{}={}",
+                crate::model::query_encode(k),
+                crate::model::query_encode(v)
+            )
+        })
+        .collect();
     let (custom_from, custom_to) = match &range {
         TimeRange::Fixed { from, to } => (datetime_local(*from), datetime_local(*to)),
         TimeRange::Last(_) => (String::new(), String::new()),
@@ -59,7 +74,7 @@ pub fn RangePicker(range: TimeRange, #[prop(into)] action: String) -> impl IntoV
             {RANGES.iter().map(|(key, label, _)| {
                 let current = range == TimeRange::Last(key.to_string());
                 view! {
-                    <a href=format!("{action}?range={key}") class:active=current aria-current=current.then_some("true") title=*label data-range=*key>
+                    <a href=format!("{action}?range={key}{kept}") class:active=current aria-current=current.then_some("true") title=*label data-range=*key>
                         {*key}
                     </a>
                 }
@@ -69,6 +84,7 @@ pub fn RangePicker(range: TimeRange, #[prop(into)] action: String) -> impl IntoV
                 <form method="get" action=action.clone()>
                     <label>"From (UTC) " <input type="datetime-local" name="from" value=custom_from required/></label>
                     <label>"To (UTC) " <input type="datetime-local" name="to" value=custom_to required/></label>
+                    {keep.iter().map(|(k, v)| view! { <input type="hidden" name=k.clone() value=v.clone()/> }).collect_view()}
                     <button type="submit">"Apply"</button>
                 </form>
             </details>

@@ -284,10 +284,34 @@ fn layout(
         })
         .collect();
     DashboardLayout {
+        default_range: default_range(&d.dashboard.time),
         id: d.id,
         title: d.dashboard.title,
         description: d.dashboard.description,
         variables,
         panels,
+    }
+}
+
+/// The page range a dashboard's stored time range means: a preset when it is one (`now-6h` to
+/// `now`), fixed bounds when both ends are absolute, else the last hour.
+fn default_range(time: &crate::dashboards::TimeRange) -> app::model::TimeRange {
+    use app::model::{TimeRange, RANGES};
+    if time.to == "now" {
+        if let Some(key) = time.from.strip_prefix("now-") {
+            if RANGES.iter().any(|(k, _, _)| *k == key) {
+                return TimeRange::Last(key.to_string());
+            }
+        }
+    }
+    // Unix ms or RFC 3339; relative times other than the presets fall back to the last hour.
+    let absolute = |t: &str| {
+        (!t.starts_with("now"))
+            .then(|| crate::query::params::parse_time("time", t, 0).ok())
+            .flatten()
+    };
+    match (absolute(&time.from), absolute(&time.to)) {
+        (Some(from), Some(to)) if from < to => TimeRange::Fixed { from, to },
+        _ => TimeRange::Last("1h".into()),
     }
 }
