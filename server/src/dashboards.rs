@@ -166,6 +166,27 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Dash
 }
 
 impl Dashboard {
+    /// Reads a dashboard's JSON (the export format), an error naming the field at fault
+    /// (`panels[0].query.metric`); the API and the import form both read it here.
+    pub fn from_json(json: &[u8]) -> Result<Dashboard, DashboardError> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            // serde names a missing field only in its message; the field is that one, not its
+            // parent.
+            let missing = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let field = match (path.as_str(), missing) {
+                (".", Some(name)) => name.to_string(),
+                (parent, Some(name)) => format!("{parent}.{name}"),
+                (parent, None) => parent.to_string(),
+            };
+            invalid(field, message)
+        })
+    }
+
     /// Checks every field against its bounds, gives new panels ids, and places panels without
     /// a grid position below the others, two to a row.
     pub fn validate(mut self) -> Result<Dashboard, DashboardError> {

@@ -70,6 +70,18 @@ async fn stored_samples(h: &Harness) -> i64 {
     h.osprey.state.store.counts().await.unwrap().samples
 }
 
+/// Opens a server-sent events stream, checking it is one.
+async fn open_stream(router: &Router, uri: &str) -> axum::response::Response {
+    let resp = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    resp
+}
+
 /// The data of the first server-sent event named `event` on a stream, within 10 s.
 async fn first_event(resp: axum::response::Response, event: &str) -> Value {
     let mut body = resp.into_body();
@@ -470,18 +482,7 @@ async fn operations_endpoints() {
 #[tokio::test]
 async fn live_stream_sends_new_points() {
     let h = start().await;
-    let resp = h
-        .router
-        .clone()
-        .oneshot(
-            Request::get("/api/v1/live?metric=live.m&agg=sum&step=1s")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let resp = open_stream(&h.router, "/api/v1/live?metric=live.m&agg=sum&step=1s").await;
     let now = common::now_ms();
     assert_eq!(
         send(
@@ -504,18 +505,11 @@ async fn the_log_tail_streams_new_matching_records() {
     let h = start().await;
     let (status, _) = get(&h.router, "/api/v1/logs/live?severity=loud").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let resp = h
-        .router
-        .clone()
-        .oneshot(
-            Request::get("/api/v1/logs/live?service=shop&severity=warn&q=DISK")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let resp = open_stream(
+        &h.router,
+        "/api/v1/logs/live?service=shop&severity=warn&q=DISK",
+    )
+    .await;
     let now = common::now_ms();
     let log =
         |severity: &str, body: &str| json!({"timestamp": now, "severity": severity, "body": body});

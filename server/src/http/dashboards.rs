@@ -41,21 +41,7 @@ impl From<DashboardError> for ApiError {
 /// The request's dashboard: JSON within the size bound, every error naming its field.
 fn decode(headers: &HeaderMap, bytes: &Bytes) -> Result<Dashboard, ApiError> {
     super::json_body(headers, bytes, MAX_BODY)?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        // serde names a missing field only in its message; the field is that one, not its parent.
-        let missing = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
-        let field = match (path.as_str(), missing) {
-            (".", Some(name)) => name.to_string(),
-            (parent, Some(name)) => format!("{parent}.{name}"),
-            (parent, None) => parent.to_string(),
-        };
-        ApiError::bad_request(&field, message)
-    })
+    Ok(Dashboard::from_json(bytes)?)
 }
 
 /// What a create, replace or duplicate answers: the id and the panels' ids, in order.

@@ -57,11 +57,7 @@ impl DashboardSource for ServerDashboards {
     fn create(&self, json: String, actor: String) -> Load<'_, String> {
         let ip = super::site_admin::requester_ip();
         Box::pin(async move {
-            let mut de = serde_json::Deserializer::from_str(&json);
-            let d: Dashboard = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let path = e.path().to_string();
-                format!("{path}: {}", e.into_inner())
-            })?;
+            let d = Dashboard::from_json(json.as_bytes()).map_err(text)?;
             let d = self.dashboards.create(d).await.map_err(text)?;
             let target = format!("{} ({})", d.id, d.dashboard.title);
             self.audit(&actor, "dashboard.create", &target, ip).await;

@@ -107,6 +107,14 @@ pub(crate) fn contains_exact(text: &str) -> String {
     p
 }
 
+/// The select of error occurrences: the columns `occurrence_row` reads, for every query of them.
+macro_rules! select_occurrences {
+    () => {
+        "SELECT ts, type, message, stacktrace, tags, labels, trace_id, span_id FROM errors "
+    };
+}
+pub(crate) use select_occurrences;
+
 macro_rules! signal_store {
     ($store:ty, $db:ty, $reader:ident, $writer:ident) => {
         mod signal_sql {
@@ -347,7 +355,7 @@ macro_rules! signal_store {
                 limit: u32,
             ) -> crate::store::StoreResult<Vec<app::model::ErrorOccurrence>> {
                 let rows = sqlx::query(concat!(
-                    "SELECT ts, type, message, stacktrace, tags, labels, trace_id, span_id FROM errors ",
+                    crate::store::signals::select_occurrences!(),
                     "WHERE fingerprint = $1 ORDER BY ts DESC LIMIT $2"
                 ))
                 .bind(group_id)
@@ -362,7 +370,7 @@ macro_rules! signal_store {
                 trace_id: &str,
             ) -> crate::store::StoreResult<Vec<app::model::ErrorOccurrence>> {
                 let rows = sqlx::query(concat!(
-                    "SELECT ts, type, message, stacktrace, tags, labels, trace_id, span_id FROM errors ",
+                    crate::store::signals::select_occurrences!(),
                     "WHERE trace_id = $1 ORDER BY ts LIMIT 1000"
                 ))
                 .bind(trace_id)
