@@ -11,6 +11,8 @@ pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod dashboards;
 pub mod downsample;
+#[cfg(feature = "ssr")]
+pub mod embeds;
 pub mod islands;
 pub mod keys;
 pub mod model;

@@ -625,6 +625,47 @@ pub struct DashboardLayout {
     pub panels: Vec<DashboardPanelLayout>,
 }
 
+/// What an embed page shows: one panel, or some panels of one dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmbedTarget {
+    Panel(String),
+    /// The dashboard and the panels asked for (all the token allows when empty).
+    Dashboard {
+        id: String,
+        panels: Vec<String>,
+    },
+}
+
+/// An embed page: the `frame-ancestors` it is served with, and its panels (or why not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedPage {
+    pub frame_ancestors: String,
+    pub content: Result<EmbedView, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedView {
+    pub title: String,
+    pub range: TimeRange,
+    pub panels: Vec<(DashboardPanelLayout, PanelData)>,
+}
+
+/// An embed of a dashboard as its editors see it: the grant and its iframe address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedLink {
+    pub id: String,
+    /// Titles of the panels it shows.
+    pub panels: Vec<String>,
+    /// Variables it locks.
+    pub vars: Vec<(String, String)>,
+    pub origins: Vec<String>,
+    pub created_by: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Path and query of the embed (`/embed/…?token=…`).
+    pub url: String,
+}
+
 /// A key just created or rotated: the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {

@@ -7,14 +7,29 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
 /// The policy every page is served with: scripts only from this site or with this response's
-/// nonce (the hydration script), wasm allowed to compile, no framing, forms only to this site.
-/// Style attributes stay allowed: charts position their tooltips with them.
-pub fn content_security_policy(nonce: &str) -> String {
+/// nonce (the hydration script), wasm allowed to compile, framing only by `frame_ancestors`
+/// (`'none'` but for embeds), forms only to this site. Style attributes stay allowed: charts
+/// position their tooltips with them.
+pub fn content_security_policy(nonce: &str, frame_ancestors: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
+}
+
+/// Replaces this response's policy with one that lets `frame_ancestors` frame the page.
+pub fn allow_framing_by(frame_ancestors: &str) {
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(value) =
+            http::HeaderValue::from_str(&content_security_policy(&nonce, frame_ancestors))
+        {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
 }
 
 /// The HTML document around every page.
@@ -24,7 +39,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         leptos::nonce::use_nonce(),
         use_context::<leptos_axum::ResponseOptions>(),
     ) {
-        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce)) {
+        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce, "'none'")) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
@@ -38,7 +53,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" href="/pkg/osprey.css"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options islands=true/>
-                {use_context::<crate::model::SelfMonitoring>().map(|s| view! {
+                // Not in embeds: other sites' pages would carry the dashboard's ingest key.
+                {use_context::<crate::model::SelfMonitoring>().filter(|_| !is_embed()).map(|s| view! {
                     <script src="/sdk/osprey.js" defer data-key=s.ingest_key data-service="osprey-dashboard"></script>
                 })}
                 <MetaTags/>
@@ -50,8 +66,26 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The theme the reader chose last (a cookie set by the theme toggle), dark by default.
+/// Whether this request is for an embed (`/embed/…`): no navigation, no self-monitoring.
+fn is_embed() -> bool {
+    use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/embed/"))
+}
+
+/// The theme the reader chose last (a cookie set by the theme toggle), dark by default; an
+/// embed's URL may ask for one (`theme=light`) to match the page around it.
 fn theme_from_request() -> &'static str {
+    if let Some(parts) = use_context::<http::request::Parts>() {
+        if parts.uri.path().starts_with("/embed/") {
+            let query = parts.uri.query().unwrap_or_default();
+            for pair in query.split('&') {
+                match pair {
+                    "theme=light" => return "light",
+                    "theme=dark" => return "dark",
+                    _ => {}
+                }
+            }
+        }
+    }
     {
         let cookies = use_context::<http::request::Parts>()
             .and_then(|p| {
@@ -72,28 +106,12 @@ fn theme_from_request() -> &'static str {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let embed = is_embed();
     view! {
         <Title text="Osprey"/>
         <Router>
-            <div class="app">
-                <nav class="sidebar" aria-label="Main">
-                    <a class="brand" href="/">
-                        <span class="brand-mark" aria-hidden="true"></span>
-                        <span>"Osprey"</span>
-                    </a>
-                    <A href="/">"Overview"</A>
-                    <A href="/dashboards">"Dashboards"</A>
-                    <A href="/anomalies">"Anomalies"</A>
-                    <A href="/forecast">"Forecast"</A>
-                    <A href="/alerts">"Alerts"</A>
-                    <A href="/incidents">"Incidents"</A>
-                    <A href="/errors">"Errors"</A>
-                    <A href="/traces">"Traces"</A>
-                    <A href="/logs">"Logs"</A>
-                    <A href="/security">"Security"</A>
-                    {(crate::auth::who().role == "admin").then(|| view! { <A href="/settings">"Settings"</A> })}
-                    <WhoAmI/>
-                </nav>
+            <div class=if embed { "app embedded" } else { "app" }>
+                {(!embed).then(|| view! { <Sidebar/> })}
                 <main class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("/") view=pages::overview::Overview ssr=SsrMode::Async/>
@@ -113,10 +131,37 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/traces/:id") view=pages::traces::TraceDetailPage ssr=SsrMode::Async/>
                         <Route path=path!("/logs") view=pages::logs::Logs ssr=SsrMode::Async/>
                         <Route path=path!("/security") view=pages::security::Security ssr=SsrMode::Async/>
+                        <Route path=path!("/embed/panel/:id") view=pages::embed::EmbedPanel ssr=SsrMode::Async/>
+                        <Route path=path!("/embed/dashboard/:id") view=pages::embed::EmbedDashboard ssr=SsrMode::Async/>
                     </Routes>
                 </main>
             </div>
         </Router>
+    }
+}
+
+/// The navigation down the left of every page but embeds.
+#[component]
+fn Sidebar() -> impl IntoView {
+    view! {
+        <nav class="sidebar" aria-label="Main">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true"></span>
+                <span>"Osprey"</span>
+            </a>
+            <A href="/">"Overview"</A>
+            <A href="/dashboards">"Dashboards"</A>
+            <A href="/anomalies">"Anomalies"</A>
+            <A href="/forecast">"Forecast"</A>
+            <A href="/alerts">"Alerts"</A>
+            <A href="/incidents">"Incidents"</A>
+            <A href="/errors">"Errors"</A>
+            <A href="/traces">"Traces"</A>
+            <A href="/logs">"Logs"</A>
+            <A href="/security">"Security"</A>
+            {(crate::auth::who().role == "admin").then(|| view! { <A href="/settings">"Settings"</A> })}
+            <WhoAmI/>
+        </nav>
     }
 }
 

@@ -36,15 +36,23 @@ export async function signIn(page: Page, next = '/') {
  * tests load the SDK from Osprey into it as a customer's site would.
  */
 export async function startShop(): Promise<{ url: string; close: () => Promise<void> }> {
+  return startSite(() => '<!doctype html><title>shop</title><h1>shop</h1>');
+}
+
+/** Another site on a real socket (another origin than Osprey) serving the page `html` makes. */
+export async function startSite(
+  html: (url: URL) => string,
+): Promise<{ url: string; origin: string; close: () => Promise<void> }> {
   const { createServer } = await import('node:http');
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>shop</title><h1>shop</h1>');
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' }).end(html(new URL(req.url ?? '/', 'http://host')));
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   server.unref(); // a failed test that never closes it does not keep the worker alive
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/`,
+    origin: `http://127.0.0.1:${port}`,
     close: () => new Promise<void>((done) => server.close(() => done())),
   };
 }

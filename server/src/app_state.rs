@@ -33,6 +33,7 @@ pub struct Services {
     pub alerting: Arc<crate::alerting::Alerting>,
     pub accounts: Arc<crate::accounts::Accounts>,
     pub dashboards: crate::dashboards::Dashboards,
+    pub embeds: crate::embeds::Embeds,
     /// How far attack detection has got (events looked at, findings stored).
     pub security: tokio::sync::watch::Receiver<crate::security::Progress>,
     pub keys: KeyRing,

@@ -60,6 +60,16 @@ pub struct Config {
     pub demo: DemoConfig,
     pub alerts: AlertsConfig,
     pub security: SecurityConfig,
+    pub embed: EmbedConfig,
+}
+
+/// Embedding panels in other sites (see [`crate::embeds`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Origins (`https://intranet.example.com`) that embed tokens may allow to frame panels,
+    /// sent as `Content-Security-Policy: frame-ancestors`. Empty: each token names its own.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -384,6 +394,11 @@ impl Config {
         ] {
             parse_setting_duration(key, value)?;
         }
+        for (i, origin) in self.embed.allowed_origins.iter().enumerate() {
+            crate::embeds::check_origin(origin).map_err(|reason| {
+                invalid(&format!("embed.allowed_origins[{i}]"), origin, &reason)
+            })?;
+        }
         let url = &self.storage.database_url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -587,7 +602,8 @@ fn env_value(raw: &str) -> toml::Value {
                 v @ (toml::Value::Integer(_)
                 | toml::Value::Boolean(_)
                 | toml::Value::Float(_)
-                | toml::Value::String(_)),
+                | toml::Value::String(_)
+                | toml::Value::Array(_)),
             ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
@@ -724,6 +740,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("security.window"), "{err}");
+    }
+
+    #[test]
+    fn embed_origins_come_from_a_list_and_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "OSPREY__EMBED__ALLOWED_ORIGINS",
+                r#"["https://intranet.example.com", "http://127.0.0.1:4000"]"#,
+            )]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.embed.allowed_origins.len(), 2);
+        let err = Config::load(
+            None,
+            env(&[(
+                "OSPREY__EMBED__ALLOWED_ORIGINS",
+                r#"["https://a.example/x"]"#,
+            )]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("embed.allowed_origins[0]"),
+            "{err}"
+        );
     }
 
     #[test]

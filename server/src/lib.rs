@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboards;
 pub mod demo;
+pub mod embeds;
 pub mod forecasting;
 pub mod hot;
 pub mod http;
@@ -164,6 +165,7 @@ impl Osprey {
             alerting,
             accounts,
             dashboards: dashboards::Dashboards::new(store.clone()),
+            embeds: embeds::Embeds::new(store.clone(), config.embed.allowed_origins.clone()),
             security: progress,
             keys: auth::KeyRing::new(store.clone()),
             recent_batches: http::limits::RecentBatches::default(),

@@ -174,6 +174,7 @@ async fn every_management_endpoint_checks_the_role() {
             ),
             Role::Editor,
         ),
+        ("GET", "/api/v1/embed-tokens", None, Role::Editor),
         ("GET", "/api/v1/audit", None, Role::Admin),
         ("GET", "/api/v1/users", None, Role::Admin),
         (

@@ -468,6 +468,8 @@ async fn operations_endpoints() {
         "/api/v1/incidents",
         "/api/v1/silences",
         "/api/v1/channels",
+        "/api/v1/dashboards",
+        "/api/v1/embed-tokens",
     ] {
         assert!(v["paths"].get(path).is_some(), "openapi.json lacks {path}");
     }
@@ -1149,6 +1151,188 @@ async fn a_batch_sent_again_with_its_id_is_stored_once() {
         Some("batch"),
     );
     h.osprey.shutdown().await;
+}
+
+/// A request as an embed's iframe or the admin's client sends it.
+fn request(method: &str, uri: &str, body: Option<Value>, token: Option<&str>) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::ACCEPT, "text/html");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+#[tokio::test]
+async fn embeds_need_a_token_not_a_session_and_say_who_may_frame_them() {
+    // Nobody reads without signing in here, yet embeds open with their token alone.
+    let h = start_with(|c| c.auth.anonymous_read = false).await;
+    let admin = Some("test-admin-token");
+    let (s, _, d) = send(
+        &h.router,
+        request(
+            "POST",
+            "/api/v1/dashboards",
+            Some(json!({"title": "Shop", "panels": [
+                {"title": "Latency", "query": {"metric": "lat"}, "viz": "line"},
+                {"title": "Errors", "query": {"metric": "err"}, "viz": "bar"}
+            ]})),
+            admin,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    let (a, b) = (
+        d["panels"][0]["id"].as_str().unwrap().to_string(),
+        d["panels"][1]["id"].as_str().unwrap().to_string(),
+    );
+    let body =
+        json!({"panels": [a], "expires_in": "1h", "origins": ["https://intranet.example.com"]});
+    let (s, _, v) = send(
+        &h.router,
+        request("POST", "/api/v1/embed-tokens", Some(body.clone()), None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, _, v) = send(
+        &h.router,
+        request(
+            "POST",
+            "/api/v1/embed-tokens",
+            Some(json!({"panels": [a], "origins": ["intranet.example.com"]})),
+            admin,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "origins[0]");
+    let (s, _, v) = send(
+        &h.router,
+        request(
+            "POST",
+            "/api/v1/embed-tokens",
+            Some(json!({"panels": [a], "expires": "1h"})),
+            admin,
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused: {v}"
+    );
+    let (s, _, issued) = send(
+        &h.router,
+        request("POST", "/api/v1/embed-tokens", Some(body), admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{issued}");
+    let url = issued["url"].as_str().unwrap().to_string();
+    let token = issued["token"].as_str().unwrap().to_string();
+
+    // The embed opens without a session, framable by this site and the named origin only.
+    let (s, headers, page) = send(&h.router, request("GET", &url, None, None)).await;
+    assert_eq!(s, StatusCode::OK);
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.ends_with("frame-ancestors 'self' https://intranet.example.com"),
+        "{csp}"
+    );
+    assert!(headers.get(header::X_FRAME_OPTIONS).is_none());
+    let page = page.as_str().unwrap();
+    assert!(page.contains(&format!("data-panel=\"{a}\"")), "the panel");
+    assert!(
+        !page.contains(&format!("data-panel=\"{b}\"")),
+        "only the panel named"
+    );
+    assert!(!page.contains("class=\"sidebar\""), "no navigation");
+    assert!(
+        !page.contains("/sdk/osprey.js"),
+        "no ingest key in other sites"
+    );
+    // An embed may match the host page's theme.
+    let (_, _, light) = send(
+        &h.router,
+        request("GET", &format!("{url}&theme=light"), None, None),
+    )
+    .await;
+    assert!(light.as_str().unwrap().contains("data-theme=\"light\""));
+    // Every other page may not be framed at all.
+    let (_, headers, _) = send(&h.router, request("GET", "/login", None, None)).await;
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert!(headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+
+    // The token shows only its panels, and its live stream follows only them.
+    let other = format!("/embed/panel/{b}?token={token}");
+    let (s, _, page) = send(&h.router, request("GET", &other, None, None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.as_str().unwrap().contains("does not include panel"));
+    let live = |path: String| {
+        let router = h.router.clone();
+        async move {
+            let resp = router
+                .oneshot(request("GET", &path, None, None))
+                .await
+                .unwrap();
+            (
+                resp.status(),
+                resp.headers()
+                    .get(header::CONTENT_TYPE)
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
+        }
+    };
+    let (s, kind) = live(format!("/embed/live/panel/{a}?token={token}&range=1h")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(kind.as_deref(), Some("text/event-stream"));
+    let (s, _) = live(format!("/embed/live/panel/{b}?token={token}")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = live(format!("/embed/live/panel/{a}?token=oe1.x.1.00")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = live(format!("/embed/live/panel/{a}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Listed for editors, revoked at once, and the embed says so.
+    let (s, _, list) = send(
+        &h.router,
+        request("GET", "/api/v1/embed-tokens", None, admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["embed_tokens"].as_array().unwrap().len(), 1);
+    let id = issued["id"].as_str().unwrap();
+    let (s, _, _) = send(
+        &h.router,
+        request("DELETE", &format!("/api/v1/embed-tokens/{id}"), None, admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, headers, page) = send(&h.router, request("GET", &url, None, None)).await;
+    assert!(page.as_str().unwrap().contains("was revoked on"));
+    // Still framable where it was, so the host page shows why.
+    assert!(headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("https://intranet.example.com"));
+    let (s, _) = live(format!("/embed/live/panel/{a}?token={token}")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = send(
+        &h.router,
+        request("DELETE", "/api/v1/embed-tokens/em_none", None, admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -476,6 +476,137 @@ mod cases {
         assert_eq!(dashboards.list().await.unwrap().len(), 1);
     }
 
+    pub async fn embed_tokens_open_expire_and_revoke(store: Arc<dyn Store>) {
+        use osprey::dashboards::{Dashboard, Dashboards};
+        use osprey::embeds::{EmbedError, EmbedRequest, Embeds};
+        let d = Dashboards::new(store.clone())
+            .create(
+                serde_json::from_value::<Dashboard>(serde_json::json!({
+                    "title": "Shop",
+                    "variables": [{"name": "service", "label": "service"}],
+                    "panels": [
+                        {"title": "a", "query": {"metric": "m", "filter": {"service": "$service"}}, "viz": "line"},
+                        {"title": "b", "query": {"metric": "m"}, "viz": "stat"}
+                    ]
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let (a, b) = (
+            d.dashboard.panels[0].id.clone(),
+            d.dashboard.panels[1].id.clone(),
+        );
+        let embeds = Embeds::new(store.clone(), vec![]);
+        let now = T0;
+        let request = |panels: Vec<String>| EmbedRequest {
+            panels,
+            expires_in: Some("1h".into()),
+            vars: [("service".to_string(), "web".to_string())].into(),
+            origins: Some(vec!["https://Intranet.example.com/".into()]),
+            ..Default::default()
+        };
+        // The dashboard is found from the panels.
+        let issued = embeds
+            .create(request(vec![a.clone()]), "ann", now)
+            .await
+            .unwrap();
+        assert_eq!(issued.grant.dashboard, d.id);
+        assert_eq!(issued.grant.origins, vec!["https://intranet.example.com"]);
+        assert_eq!(
+            issued.url,
+            format!("/embed/panel/{a}?token={}", issued.token)
+        );
+        let grant = embeds.open(&issued.token, now + 1).await.unwrap();
+        assert_eq!(grant, issued.grant);
+        assert_eq!(grant.vars["service"], "web");
+
+        // Another process on the same database (its own key cache) accepts the token.
+        let other = Embeds::new(store.clone(), vec![]);
+        assert_eq!(other.open(&issued.token, now + 1).await.unwrap(), grant);
+
+        // Tampering with the id, the expiry or the signature is refused.
+        let parts: Vec<&str> = issued.token.split('.').collect();
+        let later = format!(
+            "{}.{}.{}.{}",
+            parts[0],
+            parts[1],
+            grant.expires_at + 1,
+            parts[3]
+        );
+        let mut sig = parts[3].to_string();
+        sig.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
+        let resigned = format!("{}.{}.{}.{sig}", parts[0], parts[1], parts[2]);
+        for bad in [later.as_str(), resigned.as_str(), "oe1.x.1.00", "", "oe1"] {
+            assert!(
+                matches!(embeds.open(bad, now).await, Err(EmbedError::BadToken)),
+                "{bad} accepted"
+            );
+        }
+        // Expiry, then revocation, each with a reason and the grant's origins.
+        assert!(matches!(
+            embeds.open(&issued.token, grant.expires_at).await,
+            Err(EmbedError::Expired { at, ref origins }) if at == grant.expires_at && origins.len() == 1
+        ));
+        let two = embeds
+            .create(request(vec![a.clone(), b.clone()]), "ann", now)
+            .await
+            .unwrap();
+        assert_eq!(
+            two.url,
+            format!(
+                "/embed/dashboard/{}?panels={a},{b}&token={}",
+                d.id, two.token
+            )
+        );
+        embeds.revoke(&two.grant.id, now + 5).await.unwrap();
+        assert!(matches!(
+            other.open(&two.token, now + 6).await,
+            Err(EmbedError::Revoked { at, .. }) if at == now + 5
+        ));
+        let listed = embeds.issued_for(&d.id).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            listed
+                .iter()
+                .find(|e| e.grant.id == two.grant.id)
+                .unwrap()
+                .token,
+            two.token
+        );
+
+        // Requests that name what is not there, or too much, are refused with the field.
+        let field = |r: Result<_, EmbedError>| match r {
+            Err(EmbedError::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        let mut r = request(vec![a.clone(), "pa_none".into()]);
+        assert_eq!(
+            field(embeds.create(r.clone(), "ann", now).await),
+            "panels[1]"
+        );
+        r = request(vec![a.clone()]);
+        r.vars.insert("region".into(), "eu".into());
+        assert_eq!(field(embeds.create(r, "ann", now).await), "vars.region");
+        r = request(vec![a.clone()]);
+        r.expires_in = Some("500d".into());
+        assert_eq!(field(embeds.create(r, "ann", now).await), "expires_in");
+        r = request(vec![a.clone()]);
+        r.origins = Some(vec!["https://a.example/path".into()]);
+        assert_eq!(field(embeds.create(r, "ann", now).await), "origins[0]");
+        r = request(vec![]);
+        assert_eq!(field(embeds.create(r, "ann", now).await), "panels");
+        // With an allowlist configured, a token may only name origins on it.
+        let strict = Embeds::new(store.clone(), vec!["https://intranet.example.com".into()]);
+        r = request(vec![a.clone()]);
+        r.origins = Some(vec!["https://elsewhere.example".into()]);
+        assert_eq!(field(strict.create(r, "ann", now).await), "origins[0]");
+        r = request(vec![a.clone()]);
+        r.origins = None;
+        let default = strict.create(r, "ann", now).await.unwrap();
+        assert_eq!(default.grant.origins, vec!["https://intranet.example.com"]);
+    }
+
     pub async fn documents_are_replaced_by_kind_and_id(store: Arc<dyn Store>) {
         use osprey::store::Document;
         let doc = |id: &str, name: &str, at: i64| Document {
@@ -1310,6 +1441,7 @@ conformance! {
     catalogue_lists_metrics_with_label_names => 1000,
     documents_are_replaced_by_kind_and_id => 1000,
     dashboards_are_created_edited_duplicated_and_deleted => 1000,
+    embed_tokens_open_expire_and_revoke => 1000,
     alert_changes_are_written_together => 1000,
     two_open_incidents_of_one_group_are_refused => 1000,
     users_sessions_and_audit_entries => 1000,

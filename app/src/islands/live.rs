@@ -4,13 +4,19 @@
 use crate::model::LiveStream;
 use leptos::prelude::*;
 
+/// `url` is the stream to open; when empty, `/api/v1/live/panels` for `streams` (embeds pass
+/// their own, which follows the panels their token allows).
 #[island]
-pub fn LiveToggle(streams: Vec<LiveStream>, enabled: bool) -> impl IntoView {
+pub fn LiveToggle(streams: Vec<LiveStream>, enabled: bool, url: String) -> impl IntoView {
     let on = RwSignal::new(enabled);
     let status = RwSignal::new(if enabled { "connecting" } else { "off" });
     #[cfg(feature = "hydrate")]
     {
-        let url = browser::stream_url(&streams);
+        let url = if url.is_empty() {
+            browser::stream_url(&streams)
+        } else {
+            url
+        };
         let connection = StoredValue::new_local(None::<browser::Connection>);
         Effect::new(move |_| {
             if on.get() {
@@ -29,7 +35,7 @@ pub fn LiveToggle(streams: Vec<LiveStream>, enabled: bool) -> impl IntoView {
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = streams;
+    let _ = (streams, url);
     let label = move || match status.get() {
         "live" => "Live",
         "connecting" => "Connecting…",

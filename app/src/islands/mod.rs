@@ -1,6 +1,7 @@
 //! The interactive parts of pages; everything else stays server-rendered HTML.
 
 mod chart;
+mod embed;
 mod keys;
 mod live;
 mod log_tail;
@@ -8,6 +9,7 @@ mod theme;
 
 pub use crate::model::LiveStream;
 pub use chart::Chart;
+pub use embed::EmbedBridge;
 pub use keys::{NewKeyForm, RotateKeyButton};
 pub use live::LiveToggle;
 pub use log_tail::{LogTable, LogTail};

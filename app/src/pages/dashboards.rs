@@ -8,8 +8,9 @@ use crate::dashboards::{
     load_dashboard, load_dashboards, AddPanel, CreateDashboard, DeleteDashboard,
     DuplicateDashboard, RemovePanel,
 };
+use crate::embeds::{load_embed_links, CreateEmbed, RevokeEmbed};
 use crate::islands::{LiveStream, LiveToggle};
-use crate::model::{format_datetime, DashboardLayout, PanelData, VariableChoice};
+use crate::model::{format_datetime, DashboardLayout, EmbedLink, PanelData, VariableChoice};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -127,6 +128,17 @@ fn DashboardBody(
     let variables = layout.variables.clone();
     let can_edit = crate::auth::who().can_edit();
     let id = layout.id.clone();
+    let embeddable: Vec<(String, String)> = layout
+        .panels
+        .iter()
+        .map(|p| (p.spec.id.clone(), p.spec.title.clone()))
+        .collect();
+    let locked: Vec<(String, String)> = layout
+        .variables
+        .iter()
+        .filter(|v| !v.current.is_empty())
+        .map(|v| (v.name.clone(), v.current.clone()))
+        .collect();
     // The variables chosen, kept when the range changes.
     let keep: Vec<(String, String)> = vars
         .iter()
@@ -140,7 +152,7 @@ fn DashboardBody(
             </div>
             <div class="toolbar">
                 <RangePicker range=range.clone() action=action.clone() keep/>
-                <LiveToggle streams enabled=live/>
+                <LiveToggle streams enabled=live url=String::new()/>
             </div>
         </header>
         <div class="dashboard-actions">
@@ -177,7 +189,153 @@ fn DashboardBody(
             }).collect_view()}
         </div>
         {can_edit.then(|| view! { <AddPanelForm id=id.clone()/> })}
+        {can_edit.then(|| view! { <ShareEmbed dashboard=id.clone() panels=embeddable vars=locked/> })}
     }
+}
+
+/// Share → Embed: make an embed of some panels for other sites, and the dashboard's embeds with
+/// their iframe snippets and a revoke button each.
+#[component]
+fn ShareEmbed(
+    dashboard: String,
+    /// Panel ids and titles.
+    panels: Vec<(String, String)>,
+    /// Variables with a value chosen now, which an embed may lock.
+    vars: Vec<(String, String)>,
+) -> impl IntoView {
+    let id = dashboard.clone();
+    let links = Resource::new(move || id.clone(), load_embed_links);
+    let base = site_origin();
+    view! {
+        <section class="card embeds" id="embeds" aria-labelledby="embeds-h">
+            <h2 id="embeds-h">"Share → Embed"</h2>
+            <p class="subtitle">"Show panels in another site's page: a signed link that expires, can be revoked, and only the sites you name may frame."</p>
+            <form method="post" action={<CreateEmbed as ServerFn>::url()} class="rule-form embed-form">
+                <input type="hidden" name="dashboard" value=dashboard.clone()/>
+                <fieldset>
+                    <legend>"Panels"</legend>
+                    {panels.into_iter().map(|(pid, title)| view! {
+                        <label><input type="checkbox" name="panel[]" value=pid checked=true/>{title}</label>
+                    }).collect_view()}
+                </fieldset>
+                {(!vars.is_empty()).then(|| view! {
+                    <fieldset>
+                        <legend>"Lock variables"</legend>
+                        {vars.into_iter().map(|(name, value)| view! {
+                            <label><input type="checkbox" name="lock[]" value=format!("{name}={value}") checked=true/>{format!("${name} = {value}")}</label>
+                        }).collect_view()}
+                    </fieldset>
+                })}
+                <label>"Expires in "
+                    <select name="expires_in">
+                        <option value="1h">"1 hour"</option>
+                        <option value="1d">"1 day"</option>
+                        <option value="7d">"7 days"</option>
+                        <option value="30d" selected=true>"30 days"</option>
+                        <option value="365d">"1 year"</option>
+                    </select>
+                </label>
+                <label>"Sites allowed to embed " <input name="origins" maxlength="2000" placeholder="https://intranet.example.com" autocomplete="off" size="40"/></label>
+                <button type="submit">"Create embed"</button>
+            </form>
+            <Suspense fallback=|| view! { <p class="loading">"Loading embeds…"</p> }>
+                {move || links.get().map(|r| match r {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No embeds of this dashboard yet."</p> }.into_any(),
+                    Ok(list) => view! { <EmbedTable list base=base.clone() dashboard=dashboard.clone()/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">"Cannot load embeds: " {e.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn EmbedTable(list: Vec<EmbedLink>, base: String, dashboard: String) -> impl IntoView {
+    let now = chrono_now();
+    view! {
+        <table class="channels">
+            <thead><tr>
+                <th scope="col">"Panels"</th><th scope="col">"Locked"</th><th scope="col">"Sites"</th>
+                <th scope="col">"Status"</th><th scope="col">"Snippet"</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|e| {
+                    let status = match e.revoked_at {
+                        Some(at) => format!("revoked {}", format_datetime(at)),
+                        None if e.expires_at <= now => format!("expired {}", format_datetime(e.expires_at)),
+                        None => format!("until {}", format_datetime(e.expires_at)),
+                    };
+                    let active = e.revoked_at.is_none() && e.expires_at > now;
+                    let snippet = embed_snippet(&base, &e.url, &e.panels.join(", "));
+                    let sites = if e.origins.is_empty() { "this site only".to_string() } else { e.origins.join(" ") };
+                    let locked = e.vars.iter().map(|(k, v)| format!("${k}={v}")).collect::<Vec<_>>().join(" ");
+                    view! {
+                        <tr data-testid="embed-row" data-embed=e.id.clone() data-active=active.to_string()>
+                            <td>{e.panels.join(", ")}</td>
+                            <td>{locked}</td>
+                            <td>{sites}</td>
+                            <td class="time">{status}</td>
+                            <td><textarea class="snippet" readonly rows="3" aria-label="Embed snippet">{snippet}</textarea>
+                                <a href=e.url.clone() target="_blank" rel="noopener">"Open"</a></td>
+                            <td>{active.then(|| view! {
+                                <form method="post" action={<RevokeEmbed as ServerFn>::url()}>
+                                    <input type="hidden" name="dashboard" value=dashboard.clone()/>
+                                    <input type="hidden" name="id" value=e.id.clone()/>
+                                    <button type="submit" class="link-button danger">"Revoke"</button>
+                                </form>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The HTML a host page pastes: the iframe, and a line that sizes it to the height the embed
+/// reports.
+fn embed_snippet(base: &str, url: &str, title: &str) -> String {
+    let src = crate::escape(&format!("{base}{url}"));
+    let title = crate::escape(title);
+    format!(
+        "<iframe src=\"{src}\" title=\"{title}\" width=\"100%\" height=\"360\" style=\"border:0\" loading=\"lazy\"></iframe>\n\
+         <script>addEventListener(\"message\",e=>{{if(e.origin===\"{base}\"&&e.data&&e.data.type===\"osprey:height\")\
+         for(const f of document.querySelectorAll(\"iframe\"))if(f.contentWindow===e.source)f.style.height=e.data.height+\"px\"}})</script>"
+    )
+}
+
+/// This site's origin as the browser reached it (`X-Forwarded-Proto` says the scheme behind a
+/// proxy).
+fn site_origin() -> String {
+    let Some(parts) = use_context::<http::request::Parts>() else {
+        return String::new();
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let clean = |v: String| -> String {
+        v.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+            .collect()
+    };
+    let scheme = match header("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let host = header("host")
+        .map(clean)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
+    format!("{scheme}://{host}")
+}
+
+fn chrono_now() -> i64 {
+    use_context::<crate::panels::source::PanelSourceHandle>()
+        .map(|s| s.0.now())
+        .unwrap_or_default()
 }
 
 /// The variables as a form of pickers: it reloads the page with `var-<name>` in the URL, so it

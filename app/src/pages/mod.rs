@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod anomalies;
 pub mod dashboards;
+pub mod embed;
 pub mod errors;
 pub mod forecast;
 pub mod incidents;

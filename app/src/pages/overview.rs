@@ -29,7 +29,7 @@ pub fn Overview() -> impl IntoView {
                         </div>
                         <div class="toolbar">
                             <RangePicker range=range.clone() action="/"/>
-                            <LiveToggle streams enabled=live/>
+                            <LiveToggle streams enabled=live url=String::new()/>
                             <ThemeToggle/>
                         </div>
                     </header>

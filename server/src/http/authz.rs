@@ -134,6 +134,8 @@ fn open_path(path: &str) -> bool {
             | "/api/openapi.json"
     ) || path.starts_with("/v1/")
         || path.starts_with("/pkg/")
+        // Embeds carry their own authority: a token, checked by the page or stream itself.
+        || path.starts_with("/embed/")
 }
 
 /// A page a browser navigates to (as opposed to an asset or an API call).
@@ -597,6 +599,9 @@ pub async fn rotate_key(
 /// Headers every response carries: no MIME sniffing, no referrer to other sites, and no framing
 /// (pages set their own fuller policy with a script nonce; embeds will allow their hosts).
 pub async fn security_headers(req: Request, next: Next) -> Response {
+    // Embeds may be framed where their token allows, which their own CSP's frame-ancestors
+    // says; every other response may not be framed at all.
+    let embed = req.uri().path().starts_with("/embed/");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
@@ -607,7 +612,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !embed {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,

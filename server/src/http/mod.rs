@@ -3,6 +3,7 @@
 mod alerting;
 pub mod authz;
 mod dashboards;
+mod embeds;
 pub mod error;
 mod ingest;
 pub mod limits;
@@ -15,6 +16,7 @@ mod site;
 mod site_admin;
 mod site_alerts;
 mod site_dashboards;
+mod site_embeds;
 mod site_security;
 mod site_signals;
 
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())
         .merge(dashboards::routes())
+        .merge(embeds::routes())
         .merge(signals::routes())
         .merge(security::routes())
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))

@@ -228,6 +228,14 @@ pub async fn live_panels(
             },
         ));
     }
+    panel_stream(&state, specs)
+}
+
+/// One stream of `update` events for many panels, as `/api/v1/live/panels` and embeds send.
+pub(super) fn panel_stream(
+    state: &AppState,
+    specs: Vec<(String, LiveSpec)>,
+) -> Result<impl IntoResponse, ApiError> {
     let updates = state.live.subscribe(specs)?;
     let stream = ReceiverStream::new(updates).flat_map(|batch| {
         futures_util::stream::iter(batch.into_iter().map(|(panel, series)| {

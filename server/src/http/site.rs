@@ -266,13 +266,9 @@ pub fn router(state: AppState) -> Router {
             state: state.clone(),
         },
     ));
-    let dashboards = app::dashboards::source::DashboardSourceHandle(Arc::new(
-        super::site_dashboards::ServerDashboards {
-            dashboards: state.dashboards.clone(),
-            store: state.store.clone(),
-            accounts: state.accounts.clone(),
-        },
-    ));
+    let server_dashboards = Arc::new(super::site_dashboards::ServerDashboards::new(&state));
+    let dashboards = app::dashboards::source::DashboardSourceHandle(server_dashboards.clone());
+    let embeds = app::embeds::source::EmbedSourceHandle(server_dashboards);
     let self_monitoring = app::model::SelfMonitoring {
         ingest_key: state.dashboard_key.clone(),
     };
@@ -284,6 +280,7 @@ pub fn router(state: AppState) -> Router {
         provide_context(signals.clone());
         provide_context(security.clone());
         provide_context(dashboards.clone());
+        provide_context(embeds.clone());
         provide_context(self_monitoring.clone());
     };
     let options = state.leptos.clone();

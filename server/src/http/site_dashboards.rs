@@ -15,10 +15,22 @@ use std::sync::Arc;
 /// Values a variable offers at most.
 const MAX_VALUES: usize = 200;
 
-pub(super) struct ServerDashboards {
+pub(crate) struct ServerDashboards {
     pub dashboards: Dashboards,
+    pub embeds: crate::embeds::Embeds,
     pub store: Arc<dyn Store>,
     pub accounts: Arc<crate::accounts::Accounts>,
+}
+
+impl ServerDashboards {
+    pub(crate) fn new(state: &crate::app_state::AppState) -> Self {
+        ServerDashboards {
+            dashboards: state.dashboards.clone(),
+            embeds: state.embeds.clone(),
+            store: state.store.clone(),
+            accounts: state.accounts.clone(),
+        }
+    }
 }
 
 /// An error as a page shows it: the field at fault first.
@@ -43,15 +55,7 @@ impl DashboardSource for ServerDashboards {
     }
 
     fn layout(&self, id: String, vars: Vec<(String, String)>) -> Load<'_, Option<DashboardLayout>> {
-        Box::pin(async move {
-            let stored = match self.dashboards.get(&id).await {
-                Ok(d) => d,
-                Err(crate::dashboards::DashboardError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e.to_string()),
-            };
-            let values = self.label_values(&stored).await?;
-            Ok(Some(layout(stored, &vars.into_iter().collect(), &values)))
-        })
+        Box::pin(async move { self.layout_of(&id, vars.into_iter().collect()).await })
     }
 
     fn create(&self, json: String, actor: String) -> Load<'_, String> {
@@ -157,7 +161,23 @@ impl DashboardSource for ServerDashboards {
 }
 
 impl ServerDashboards {
-    async fn audit(&self, actor: &str, action: &str, target: &str, ip: Option<String>) {
+    /// Dashboard `id` with its variables set from `vars` and filled into the panels; `None`
+    /// when there is no such dashboard.
+    pub(super) async fn layout_of(
+        &self,
+        id: &str,
+        vars: BTreeMap<String, String>,
+    ) -> Result<Option<DashboardLayout>, String> {
+        let stored = match self.dashboards.get(id).await {
+            Ok(d) => d,
+            Err(DashboardError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let values = self.label_values(&stored).await?;
+        Ok(Some(layout(stored, &vars, &values)))
+    }
+
+    pub(super) async fn audit(&self, actor: &str, action: &str, target: &str, ip: Option<String>) {
         self.accounts
             .record(actor, action, target, ip.as_deref(), "")
             .await;
