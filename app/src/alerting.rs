@@ -221,6 +221,7 @@ pub async fn load_rule(id: String) -> Result<Option<RulePage>, ServerFnError> {
             })
             .unwrap_or_default(),
         scale: 1.0,
+        viz: Default::default(),
     };
     let data = source
         .0

@@ -2,7 +2,7 @@
 //! readable before any wasm arrives) and the island's canvas.
 
 use crate::downsample::lttb;
-use crate::model::{format_time, format_value, PanelData};
+use crate::model::{format_time, format_value, PanelData, Viz};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -131,8 +131,201 @@ pub fn nearest(points: &[(i64, f64)], t: i64, step: i64) -> Option<(i64, f64)> {
         .filter(|p| (p.0 - t).abs() <= step.max(1) * 2)
 }
 
-/// Draws a panel's series onto any plotters backend.
+/// Draws a panel's series onto any plotters backend, as its visualisation asks (a table has no
+/// chart; it is drawn as lines if asked).
 pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    colors: &ChartColors,
+) -> Result<Geometry, String> {
+    match data.spec.viz {
+        Viz::Stat => draw_sparkline(root, data, colors),
+        Viz::Heatmap | Viz::Surface => draw_heatmap(root, data, colors),
+        Viz::Line | Viz::Area | Viz::Bar | Viz::Table => draw_xy(root, data, colors),
+    }
+}
+
+/// Colours from low to high values of a heatmap, readable on both themes.
+const RAMP: [RGBColor; 5] = [
+    RGBColor(0x1e, 0x3a, 0x8a),
+    RGBColor(0x06, 0xb6, 0xd4),
+    RGBColor(0x84, 0xcc, 0x16),
+    RGBColor(0xfa, 0xcc, 0x15),
+    RGBColor(0xef, 0x44, 0x44),
+];
+
+/// The ramp's colour at `f` in [0, 1].
+pub fn ramp(f: f64) -> RGBColor {
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = f * (RAMP.len() - 1) as f64;
+    let i = (x.floor() as usize).min(RAMP.len() - 2);
+    let t = x - i as f64;
+    let (a, b) = (RAMP[i], RAMP[i + 1]);
+    let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * t).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// The smallest and largest value of every series, if there is any.
+fn extent(data: &PanelData) -> Option<(f64, f64)> {
+    let mut values = data
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .peekable();
+    values.peek()?;
+    Some(
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        }),
+    )
+}
+
+/// A heatmap: one row per series (named on the left), a cell per time step coloured by value.
+fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    colors: &ChartColors,
+) -> Result<Geometry, String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&colors.background).map_err(err)?;
+    let rows = data.series.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(10)
+        .margin_right(14)
+        .margin_left(4)
+        .x_label_area_size(24)
+        .y_label_area_size(90)
+        .build_cartesian_2d(data.from..data.to, 0f64..rows as f64)
+        .map_err(err)?;
+    let text = ("sans-serif", 11).into_font().color(&colors.text);
+    time_axis(root, &chart, data, colors, 0.0)?;
+    let (lo, hi) = extent(data).unwrap_or((0.0, 1.0));
+    let span = (hi - lo).max(f64::EPSILON);
+    let step = data.step.max(1);
+    for (i, series) in data.series.iter().enumerate() {
+        // The first series on top.
+        let row = (rows - 1 - i) as f64;
+        chart
+            .draw_series(series.points.iter().map(|&(t, v)| {
+                Rectangle::new(
+                    [(t, row + 0.04), ((t + step).min(data.to), row + 0.96)],
+                    ramp((v - lo) / span).filled(),
+                )
+            }))
+            .map_err(err)?;
+        let (x, y) = chart.backend_coord(&(data.from, row + 0.5));
+        let mut name = data.series_name(series);
+        if name.chars().count() > 14 {
+            name = name.chars().take(13).chain(['…']).collect();
+        }
+        root.draw(&Text::new(
+            name,
+            (x - 6, y),
+            text.pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .map_err(err)?;
+    }
+    let (x, y) = chart.plotting_area().get_pixel_range();
+    root.present().map_err(err)?;
+    Ok(Geometry {
+        left: x.start,
+        right: x.end,
+        top: y.start,
+        bottom: y.end,
+        from: data.from,
+        to: data.to,
+    })
+}
+
+/// A sparkline under a single stat: no axes, the series filled below their lines.
+fn draw_sparkline<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    colors: &ChartColors,
+) -> Result<Geometry, String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&colors.background).map_err(err)?;
+    let (width, _) = root.dim_in_pixel();
+    let (lo, hi) = value_range(data);
+    let mut chart = ChartBuilder::on(root)
+        .margin(4)
+        .build_cartesian_2d(data.from..data.to, lo..hi)
+        .map_err(err)?;
+    for (i, series) in data.series.iter().take(4).enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let points = lttb(&series.points, width as usize);
+        chart
+            .draw_series(AreaSeries::new(points.iter().copied(), lo, color.mix(0.2)))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?;
+    }
+    let (x, y) = chart.plotting_area().get_pixel_range();
+    root.present().map_err(err)?;
+    Ok(Geometry {
+        left: x.start,
+        right: x.end,
+        top: y.start,
+        bottom: y.end,
+        from: data.from,
+        to: data.to,
+    })
+}
+
+/// The time axis along the bottom of `chart`, labelled at round times.
+fn time_axis<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+    >,
+    data: &PanelData,
+    colors: &ChartColors,
+    lo: f64,
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let text = ("sans-serif", 11).into_font().color(&colors.text);
+    let step = time_tick(data.to - data.from);
+    let long_range = data.to - data.from > 2 * 86_400_000;
+    let centred = text.pos(Pos::new(HPos::Center, VPos::Top));
+    let (left, bottom) = chart.backend_coord(&(data.from, lo));
+    let (right, _) = chart.backend_coord(&(data.to, lo));
+    root.draw(&PathElement::new(
+        vec![(left, bottom), (right, bottom)],
+        colors.axis,
+    ))
+    .map_err(err)?;
+    let mut t = (data.from + step - 1).div_euclid(step) * step;
+    while t <= data.to {
+        let (x, y) = chart.backend_coord(&(t, lo));
+        let label = if long_range {
+            let (_, m, d) = crate::model::civil_from_days(t.div_euclid(86_400_000));
+            if step >= 86_400_000 {
+                format!("{m:02}-{d:02}")
+            } else {
+                format!("{m:02}-{d:02} {}", format_time(t))
+            }
+        } else {
+            format_time(t)
+        };
+        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], colors.axis))
+            .map_err(err)?;
+        root.draw(&Text::new(label, (x, y + 6), centred.clone()))
+            .map_err(err)?;
+        t += step;
+    }
+    Ok(())
+}
+
+/// Lines, areas or bars over time, with the value axis, bands and anomaly markers.
+fn draw_xy<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &PanelData,
     colors: &ChartColors,
@@ -163,37 +356,13 @@ pub fn draw<DB: DrawingBackend>(
         .label_style(text.clone())
         .draw()
         .map_err(err)?;
-    let step = time_tick(data.to - data.from);
-    let long_range = data.to - data.from > 2 * 86_400_000;
-    let centred = text.pos(Pos::new(HPos::Center, VPos::Top));
-    let (left, bottom) = chart.backend_coord(&(data.from, lo));
-    let (right, _) = chart.backend_coord(&(data.to, lo));
-    root.draw(&PathElement::new(
-        vec![(left, bottom), (right, bottom)],
-        colors.axis,
-    ))
-    .map_err(err)?;
-    let mut t = (data.from + step - 1).div_euclid(step) * step;
-    while t <= data.to {
-        let (x, y) = chart.backend_coord(&(t, lo));
-        let label = if long_range {
-            let (_, m, d) = crate::model::civil_from_days(t.div_euclid(86_400_000));
-            if step >= 86_400_000 {
-                format!("{m:02}-{d:02}")
-            } else {
-                format!("{m:02}-{d:02} {}", format_time(t))
-            }
-        } else {
-            format_time(t)
-        };
-        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], colors.axis))
-            .map_err(err)?;
-        root.draw(&Text::new(label, (x, y + 6), centred.clone()))
-            .map_err(err)?;
-        t += step;
-    }
+    time_axis(root, &chart, data, colors, lo)?;
     let columns = width as usize;
     let single = data.series.len() == 1;
+    let viz = data.spec.viz;
+    let slots = data.series.len().max(1) as i64;
+    // Bars of one step share its width, series side by side with a gap between steps.
+    let slot = (data.step.max(1) * 8 / 10 / slots).max(1);
     for (i, series) in data.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         for band in data.bands.iter().filter(|b| b.labels == series.labels) {
@@ -206,10 +375,22 @@ pub fn draw<DB: DrawingBackend>(
                     .map_err(err)?;
             }
         }
-        let points = lttb(&series.points, columns);
-        if single {
+        if viz == Viz::Bar {
+            let base = 0f64.clamp(lo, hi);
+            let offset = data.step.max(1) / 10 + slot * i as i64;
             chart
-                .draw_series(AreaSeries::new(points.iter().copied(), lo, color.mix(0.15)))
+                .draw_series(series.points.iter().map(|&(t, v)| {
+                    let x = t + offset;
+                    Rectangle::new([(x, base), (x + slot, v.clamp(lo, hi))], color.filled())
+                }))
+                .map_err(err)?;
+            continue;
+        }
+        let points = lttb(&series.points, columns);
+        if single || viz == Viz::Area {
+            let fill = if viz == Viz::Area { 0.25 } else { 0.15 };
+            chart
+                .draw_series(AreaSeries::new(points.iter().copied(), lo, color.mix(fill)))
                 .map_err(err)?;
         }
         chart
@@ -294,6 +475,7 @@ mod tests {
                 group_by: vec![],
                 filter: vec![],
                 scale: 1.0,
+                viz: Default::default(),
             },
             from: 0,
             to: 60_000,
@@ -361,6 +543,68 @@ mod tests {
         // A marker far from any point of its line is not drawn.
         data.anomalies[0].ts = 500_000;
         assert!(marker_positions(&data).is_empty());
+    }
+
+    fn grouped(viz: Viz, groups: &[&str]) -> PanelData {
+        let mut data = panel(vec![]);
+        data.spec.viz = viz;
+        data.series = groups
+            .iter()
+            .enumerate()
+            .map(|(g, name)| SeriesPoints {
+                metric: "m".into(),
+                labels: [("service".to_string(), name.to_string())].into(),
+                points: (0..60)
+                    .map(|i| (i * 1000, (i + g as i64 * 10) as f64))
+                    .collect(),
+            })
+            .collect();
+        data
+    }
+
+    #[test]
+    fn bars_are_one_rectangle_per_point_side_by_side() {
+        let lines = svg(&grouped(Viz::Line, &["a", "b"]), (600, 200));
+        let bars = svg(&grouped(Viz::Bar, &["a", "b"]), (600, 200));
+        let rects = |s: &str| s.matches("<rect").count();
+        // Two series of 60 points, beside the background.
+        assert!(rects(&bars) >= rects(&lines) + 120, "{}", rects(&bars));
+        let lines_drawn = |s: &str| s.matches("<polyline").count();
+        assert!(lines_drawn(&bars) < lines_drawn(&lines), "bars draw no lines");
+    }
+
+    #[test]
+    fn areas_fill_every_series() {
+        let lines = svg(&grouped(Viz::Line, &["a", "b"]), (600, 200));
+        let areas = svg(&grouped(Viz::Area, &["a", "b"]), (600, 200));
+        let fills = |s: &str| s.matches("<polygon").count();
+        assert_eq!(fills(&lines), 0, "several lines are not filled");
+        assert_eq!(fills(&areas), 2);
+    }
+
+    #[test]
+    fn a_heatmap_has_a_named_row_per_series_coloured_by_value() {
+        let heat = svg(
+            &grouped(Viz::Heatmap, &["api", "checkout", "web"]),
+            (600, 200),
+        );
+        assert!(heat.matches("<rect").count() >= 180, "a cell per point");
+        for name in ["api", "checkout", "web"] {
+            assert!(heat.contains(name), "row {name} named");
+        }
+        // The lowest value gets the ramp's first colour, the highest its last.
+        assert!(heat.to_uppercase().contains("#1E3A8A") && heat.to_uppercase().contains("#EF4444"));
+        assert_eq!(ramp(0.0), RAMP[0]);
+        assert_eq!(ramp(1.0), RAMP[4]);
+        assert_eq!(ramp(f64::NAN), RAMP[0]);
+        assert_eq!(ramp(0.5), RAMP[2]);
+    }
+
+    #[test]
+    fn a_stat_sparkline_has_no_axes() {
+        let spark = svg(&grouped(Viz::Stat, &["a"]), (300, 80));
+        assert!(!spark.contains("<text"), "no labels");
+        assert!(spark.contains("<polyline") || spark.contains("<path"));
     }
 
     #[test]

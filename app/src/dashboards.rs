@@ -37,6 +37,14 @@ pub mod source {
         /// Appends a panel below the others.
         fn add_panel(&self, id: String, panel: NewPanel, actor: String) -> Load<'_, ()>;
         fn remove_panel(&self, id: String, panel: String, actor: String) -> Load<'_, ()>;
+        /// Puts a panel at `cell`; panels in its way move down ([`crate::layout::place`]).
+        fn move_panel(
+            &self,
+            id: String,
+            panel: String,
+            cell: crate::layout::Cell,
+            actor: String,
+        ) -> Load<'_, ()>;
         /// A copy titled "Copy of …"; its id.
         fn duplicate(&self, id: String, actor: String) -> Load<'_, String>;
         fn delete(&self, id: String, actor: String) -> Load<'_, ()>;

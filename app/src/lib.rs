@@ -15,6 +15,7 @@ pub mod downsample;
 pub mod embeds;
 pub mod islands;
 pub mod keys;
+pub mod layout;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod security;

@@ -20,6 +20,56 @@ pub struct QueryResponse {
     pub series: Vec<SeriesPoints>,
 }
 
+/// How a panel draws its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Viz {
+    /// Lines over time (a single series is filled below).
+    #[default]
+    Line,
+    /// Every series filled below its line.
+    Area,
+    /// A bar per time step, series side by side.
+    Bar,
+    /// One row per series, a cell per time step coloured by its value.
+    Heatmap,
+    /// The latest value, large, over a sparkline.
+    Stat,
+    /// Each series' latest, minimum, mean and maximum.
+    Table,
+    /// A 3-D view of the series over time; drawn as a heatmap (the same grid seen from above)
+    /// where no 3-D view is available.
+    Surface,
+}
+
+impl Viz {
+    pub const ALL: [Viz; 7] = [
+        Viz::Line,
+        Viz::Area,
+        Viz::Bar,
+        Viz::Heatmap,
+        Viz::Stat,
+        Viz::Table,
+        Viz::Surface,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Viz::Line => "line",
+            Viz::Area => "area",
+            Viz::Bar => "bar",
+            Viz::Heatmap => "heatmap",
+            Viz::Stat => "stat",
+            Viz::Table => "table",
+            Viz::Surface => "surface",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Viz> {
+        Viz::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
 /// What a dashboard panel shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PanelSpec {
@@ -32,6 +82,8 @@ pub struct PanelSpec {
     pub filter: Vec<(String, String)>,
     /// Multiplies every value (for example 60 turns a per-second rate into per minute).
     pub scale: f64,
+    #[serde(default)]
+    pub viz: Viz,
 }
 
 /// A panel's data over one time range.
@@ -94,6 +146,26 @@ impl PanelData {
         } else {
             s.labels.values().cloned().collect::<Vec<_>>().join(" · ")
         }
+    }
+
+    /// The latest value of each of the first `n` series: palette index, name, value with unit.
+    pub fn latest(&self, n: usize) -> Vec<(usize, String, String)> {
+        self.series
+            .iter()
+            .take(n)
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.points.last().map(|(_, v)| {
+                    (
+                        i,
+                        self.series_name(s),
+                        format!("{} {}", format_value(*v), self.spec.unit)
+                            .trim_end()
+                            .to_string(),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Merges live points into the panel: a point at an existing time replaces it, newer ones

@@ -21,6 +21,7 @@ fn panel(
         group_by: group_by.iter().map(|s| s.to_string()).collect(),
         filter: vec![],
         scale,
+        viz: Default::default(),
     }
 }
 

@@ -25,20 +25,9 @@ pub const GRID_COLUMNS: u32 = 24;
 const MAX_ROWS: u32 = 1_000;
 const MAX_PANEL_ROWS: u32 = 40;
 
-/// How a panel draws its query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Viz {
-    Line,
-    Area,
-    Bar,
-    Heatmap,
-    /// One number with a sparkline.
-    Stat,
-    Table,
-    /// A 3-D view (latency surface, service map).
-    Surface,
-}
+/// How a panel draws its query (line, area, bar, heatmap, stat, table, surface); the pages
+/// draw each.
+pub use app::model::Viz;
 
 /// What a panel shows: a `query_range` query. Filter values may name a variable (`$service`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

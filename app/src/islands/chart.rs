@@ -19,8 +19,11 @@ struct Tip {
 pub fn Chart(data: PanelData) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let tip = RwSignal::new(None::<Tip>);
+    // A stat panel's big numbers, kept current by live updates.
+    let stat = data.spec.viz == crate::model::Viz::Stat;
+    let latest = RwSignal::new(if stat { data.latest(4) } else { Vec::new() });
     #[cfg(feature = "hydrate")]
-    let state = browser::mount(canvas, data);
+    let state = browser::mount(canvas, data, stat.then_some(latest));
     #[cfg(not(feature = "hydrate"))]
     let _ = data;
     let on_move = move |ev: leptos::ev::MouseEvent| {
@@ -34,6 +37,16 @@ pub fn Chart(data: PanelData) -> impl IntoView {
         let _ = ev;
     };
     view! {
+        {stat.then(|| view! {
+            <div class="stat-values" data-testid="stat">
+                {move || latest.get().into_iter().map(|(i, name, value)| view! {
+                    <div class="stat-item">
+                        <span class=format!("stat-value c{i}")>{value}</span>
+                        <span class="stat-name">{name}</span>
+                    </div>
+                }).collect_view()}
+            </div>
+        })}
         <canvas node_ref=canvas class="chart-canvas" on:mousemove=on_move on:mouseleave=move |_| tip.set(None)></canvas>
         <div class="tooltip" role="tooltip" style:display=move || if tip.with(Option::is_some) { "block" } else { "none" }
             style:left=move || tip.with(|t| t.as_ref().map(|t| format!("{}px", t.left)).unwrap_or_default())
@@ -61,6 +74,7 @@ mod browser {
     use plotters_canvas::CanvasBackend;
     use std::cell::RefCell;
     use std::rc::Rc;
+    use wasm_bindgen::prelude::Closure;
     use wasm_bindgen::JsCast;
 
     /// Redraws wait this long so a burst of updates costs one frame.
@@ -71,25 +85,47 @@ mod browser {
         data: PanelData,
         geometry: Geometry,
         pending: Option<Timeout>,
+        /// Drawn only once near the viewport: a dashboard of 40 panels draws the few in view
+        /// first and the others as they are scrolled to (the server's SVG shows until then).
+        visible: bool,
+        watcher: Option<Watcher>,
     }
+
+    /// The observer waiting for the chart to come into view, and its callback.
+    struct Watcher {
+        observer: web_sys::IntersectionObserver,
+        _callback: Closure<dyn FnMut(js_sys::Array)>,
+    }
+
+    impl Drop for Watcher {
+        fn drop(&mut self) {
+            self.observer.disconnect();
+        }
+    }
+
+    /// How far outside the viewport a chart already counts as in view.
+    const NEAR_VIEW: &str = "200px";
 
     pub type Shared = Rc<RefCell<ChartState>>;
 
-    pub fn mount(canvas: NodeRef<leptos::html::Canvas>, data: PanelData) -> Shared {
+    pub fn mount(
+        canvas: NodeRef<leptos::html::Canvas>,
+        data: PanelData,
+        latest: Option<RwSignal<Vec<(usize, String, String)>>>,
+    ) -> Shared {
         let state: Shared = Rc::new(RefCell::new(ChartState {
             canvas: None,
             data,
             geometry: Geometry::default(),
             pending: None,
+            visible: false,
+            watcher: None,
         }));
         let s = state.clone();
         Effect::new(move |_| {
             if let Some(el) = canvas.get() {
                 s.borrow_mut().canvas = Some(el.clone());
-                redraw(&s);
-                if let Some(parent) = el.parent_element().and_then(|p| p.parent_element()) {
-                    let _ = parent.class_list().add_1("hydrated");
-                }
+                draw_when_in_view(&s, &el);
             }
         });
         let s = state.clone();
@@ -109,6 +145,9 @@ mod browser {
             s.borrow_mut()
                 .data
                 .merge_live(&update.series, js_sys::Date::now() as i64);
+            if let Some(latest) = latest {
+                latest.set(s.borrow().data.latest(4));
+            }
             schedule(&s);
         });
         let s = state.clone();
@@ -121,6 +160,53 @@ mod browser {
             resize.remove();
         });
         state
+    }
+
+    /// Draws the chart the first time it comes near the viewport (at once where there is no
+    /// IntersectionObserver), and marks its box drawn.
+    fn draw_when_in_view(state: &Shared, el: &web_sys::HtmlCanvasElement) {
+        let show = |state: &Shared, el: &web_sys::HtmlCanvasElement| {
+            state.borrow_mut().visible = true;
+            redraw(state);
+            if let Some(parent) = el.parent_element().and_then(|p| p.parent_element()) {
+                let _ = parent.class_list().add_1("hydrated");
+            }
+        };
+        // Weak: the state owns the observer, so the observer's callback must not own the state.
+        let weak = Rc::downgrade(state);
+        let target = el.clone();
+        let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+            let Some(s) = weak.upgrade() else {
+                return;
+            };
+            let near = entries.iter().any(|e| {
+                e.unchecked_into::<web_sys::IntersectionObserverEntry>()
+                    .is_intersecting()
+            });
+            if near && !s.borrow().visible {
+                show(&s, &target);
+                // Seen once is enough: from now on it redraws whenever its data changes. (The
+                // callback running now stays alive until the chart goes.)
+                if let Some(w) = &s.borrow().watcher {
+                    w.observer.disconnect();
+                }
+            }
+        });
+        let init = web_sys::IntersectionObserverInit::new();
+        init.set_root_margin(NEAR_VIEW);
+        match web_sys::IntersectionObserver::new_with_options(
+            callback.as_ref().unchecked_ref(),
+            &init,
+        ) {
+            Ok(observer) => {
+                observer.observe(el);
+                state.borrow_mut().watcher = Some(Watcher {
+                    observer,
+                    _callback: callback,
+                });
+            }
+            Err(_) => show(state, el),
+        }
     }
 
     fn schedule(state: &Shared) {
@@ -137,6 +223,9 @@ mod browser {
 
     fn redraw(state: &Shared) {
         let mut st = state.borrow_mut();
+        if !st.visible {
+            return;
+        }
         let Some(canvas) = st.canvas.clone() else {
             return;
         };

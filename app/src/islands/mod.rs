@@ -2,6 +2,7 @@
 
 mod chart;
 mod embed;
+mod grid_editor;
 mod keys;
 mod live;
 mod log_tail;
@@ -10,6 +11,7 @@ mod theme;
 pub use crate::model::LiveStream;
 pub use chart::Chart;
 pub use embed::EmbedBridge;
+pub use grid_editor::GridEditor;
 pub use keys::{NewKeyForm, RotateKeyButton};
 pub use live::LiveToggle;
 pub use log_tail::{LogTable, LogTail};

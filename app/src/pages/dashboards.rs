@@ -9,13 +9,13 @@ use crate::dashboards::{
     DuplicateDashboard, RemovePanel,
 };
 use crate::embeds::{load_embed_links, CreateEmbed, RevokeEmbed};
-use crate::islands::{LiveStream, LiveToggle};
-use crate::model::{format_datetime, DashboardLayout, EmbedLink, PanelData, VariableChoice};
+use crate::islands::{GridEditor, LiveStream, LiveToggle};
+use crate::layout::Cell;
+use crate::model::{format_datetime, DashboardLayout, EmbedLink, PanelData, VariableChoice, Viz};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-const VIZ: [&str; 7] = ["line", "area", "bar", "heatmap", "stat", "table", "surface"];
 const AGGS: [&str; 10] = [
     "avg", "sum", "min", "max", "count", "rate", "p50", "p90", "p95", "p99",
 ];
@@ -128,6 +128,19 @@ fn DashboardBody(
     let variables = layout.variables.clone();
     let can_edit = crate::auth::who().can_edit();
     let id = layout.id.clone();
+    let cells: Vec<(String, Cell)> = layout
+        .panels
+        .iter()
+        .map(|p| {
+            let cell = Cell {
+                x: p.x,
+                y: p.y,
+                w: p.w,
+                h: p.h,
+            };
+            (p.spec.id.clone(), cell)
+        })
+        .collect();
     let embeddable: Vec<(String, String)> = layout
         .panels
         .iter()
@@ -172,9 +185,10 @@ fn DashboardBody(
         <div class="dashboard-grid">
             {layout.panels.into_iter().zip(panels).map(|(p, data)| {
                 let panel_id = p.spec.id.clone();
+                let cell_id = panel_id.clone();
                 let title = p.spec.title.clone();
                 view! {
-                    <div class="dashboard-cell" data-viz=p.viz.clone()
+                    <div class="dashboard-cell" data-viz=p.viz.clone() data-cell=cell_id
                          style=format!("grid-column:{} / span {};grid-row:{} / span {}", p.x + 1, p.w, p.y + 1, p.h)>
                         <Panel data/>
                         {can_edit.then(|| view! {
@@ -188,6 +202,7 @@ fn DashboardBody(
                 }
             }).collect_view()}
         </div>
+        {can_edit.then(|| view! { <GridEditor dashboard=id.clone() cells=cells.clone()/> })}
         {can_edit.then(|| view! { <AddPanelForm id=id.clone()/> })}
         {can_edit.then(|| view! { <ShareEmbed dashboard=id.clone() panels=embeddable vars=locked/> })}
     }
@@ -387,7 +402,7 @@ fn AddPanelForm(id: String) -> impl IntoView {
                 </label>
                 <label>"Group by " <input name="group_by" maxlength="256" placeholder="service, route"/></label>
                 <label>"Visualisation "
-                    <select name="viz">{VIZ.iter().map(|v| view! { <option value=*v>{*v}</option> }).collect_view()}</select>
+                    <select name="viz">{Viz::ALL.iter().map(|v| view! { <option value=v.as_str()>{v.as_str()}</option> }).collect_view()}</select>
                 </label>
                 <label>"Width "
                     <select name="width">

@@ -184,6 +184,7 @@ fn forecast_view(
             group_by: vec![],
             filter: vec![],
             scale: 1.0,
+            viz: Default::default(),
         },
         from,
         to,

@@ -72,8 +72,8 @@ impl DashboardSource for ServerDashboards {
     fn add_panel(&self, id: String, panel: NewPanel, actor: String) -> Load<'_, ()> {
         let ip = super::site_admin::requester_ip();
         Box::pin(async move {
-            let viz = serde_json::from_value(serde_json::Value::String(panel.viz.clone()))
-                .map_err(|_| format!("viz: unknown visualisation {:?}", panel.viz))?;
+            let viz = app::model::Viz::parse(&panel.viz)
+                .ok_or_else(|| format!("viz: unknown visualisation {:?}", panel.viz))?;
             let d = self
                 .edit(&id, |d| {
                     // Below everything, as wide as asked.
@@ -125,6 +125,58 @@ impl DashboardSource for ServerDashboards {
                     d.panels.retain(|p| p.id != panel);
                     if d.panels.len() == before {
                         return Err(format!("no panel {panel}"));
+                    }
+                    Ok(())
+                })
+                .await?;
+            let target = format!("{} ({})", d.id, d.dashboard.title);
+            self.audit(&actor, "dashboard.update", &target, ip).await;
+            Ok(())
+        })
+    }
+
+    fn move_panel(
+        &self,
+        id: String,
+        panel: String,
+        cell: app::layout::Cell,
+        actor: String,
+    ) -> Load<'_, ()> {
+        let ip = super::site_admin::requester_ip();
+        Box::pin(async move {
+            let d = self
+                .edit(&id, |d| {
+                    let mut cells: Vec<(String, app::layout::Cell)> = d
+                        .panels
+                        .iter()
+                        .map(|p| {
+                            let g = p.grid.unwrap_or(Grid {
+                                x: 0,
+                                y: 0,
+                                w: 12,
+                                h: 8,
+                            });
+                            (
+                                p.id.clone(),
+                                app::layout::Cell {
+                                    x: g.x,
+                                    y: g.y,
+                                    w: g.w,
+                                    h: g.h,
+                                },
+                            )
+                        })
+                        .collect();
+                    if !app::layout::place(&mut cells, &panel, cell) {
+                        return Err(format!("no panel {panel}"));
+                    }
+                    for (p, (_, c)) in d.panels.iter_mut().zip(cells) {
+                        p.grid = Some(Grid {
+                            x: c.x,
+                            y: c.y,
+                            w: c.w,
+                            h: c.h,
+                        });
                     }
                     Ok(())
                 })
@@ -287,11 +339,9 @@ fn layout(
                     group_by: p.query.group_by,
                     filter,
                     scale: 1.0,
+                    viz: p.viz,
                 },
-                viz: serde_json::to_value(p.viz)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                viz: p.viz.as_str().to_string(),
                 x: grid.x,
                 y: grid.y,
                 w: grid.w,
