@@ -570,7 +570,10 @@ mod tests {
         // Two series of 60 points, beside the background.
         assert!(rects(&bars) >= rects(&lines) + 120, "{}", rects(&bars));
         let lines_drawn = |s: &str| s.matches("<polyline").count();
-        assert!(lines_drawn(&bars) < lines_drawn(&lines), "bars draw no lines");
+        assert!(
+            lines_drawn(&bars) < lines_drawn(&lines),
+            "bars draw no lines"
+        );
     }
 
     #[test]

@@ -68,8 +68,12 @@ pub async fn load_dashboards() -> Result<Vec<DashboardItem>, ServerFnError> {
         .map_err(ServerFnError::new)
 }
 
-/// A dashboard, the range shown (`range`, else the dashboard's default) and its panels' data
-/// over it; every panel is queried at once.
+/// Panels starting this many grid rows (of 44 px) from the top come with the page; those
+/// further down load as they scroll into view ([`crate::lazy`]).
+pub const EAGER_ROWS: u32 = 20;
+
+/// A dashboard, the range shown (`range`, else the dashboard's default) and the data over it
+/// of the panels near its top (at least the first), queried at once.
 #[server(prefix = "/_osprey")]
 pub async fn load_dashboard(
     id: String,
@@ -91,7 +95,9 @@ pub async fn load_dashboard(
     let loads = layout
         .panels
         .iter()
-        .map(|p| panels.0.panel(&p.spec, from, to));
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || p.y < EAGER_ROWS)
+        .map(|(_, p)| panels.0.panel(&p.spec, from, to));
     let data = futures::future::join_all(loads)
         .await
         .into_iter()

@@ -16,6 +16,7 @@ pub mod embeds;
 pub mod islands;
 pub mod keys;
 pub mod layout;
+pub mod lazy;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod security;

@@ -168,8 +168,9 @@ mod browser {
         let show = |state: &Shared, el: &web_sys::HtmlCanvasElement| {
             state.borrow_mut().visible = true;
             redraw(state);
-            if let Some(parent) = el.parent_element().and_then(|p| p.parent_element()) {
-                let _ = parent.class_list().add_1("hydrated");
+            // The box around the canvas (an island wrapper may sit between them).
+            if let Ok(Some(chart_box)) = el.closest(".chart-box") {
+                let _ = chart_box.class_list().add_1("hydrated");
             }
         };
         // Weak: the state owns the observer, so the observer's callback must not own the state.

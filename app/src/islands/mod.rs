@@ -4,8 +4,10 @@ mod chart;
 mod embed;
 mod grid_editor;
 mod keys;
+mod lazy_panel;
 mod live;
 mod log_tail;
+mod panel;
 mod theme;
 
 pub use crate::model::LiveStream;
@@ -13,8 +15,10 @@ pub use chart::Chart;
 pub use embed::EmbedBridge;
 pub use grid_editor::GridEditor;
 pub use keys::{NewKeyForm, RotateKeyButton};
+pub use lazy_panel::{LazyPanel, PanelRequest};
 pub use live::LiveToggle;
 pub use log_tail::{LogTable, LogTail};
+pub use panel::Panel;
 pub use theme::ThemeToggle;
 
 /// Window events the islands talk through: live data for a panel, and a theme change.

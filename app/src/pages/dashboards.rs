@@ -9,7 +9,7 @@ use crate::dashboards::{
     DuplicateDashboard, RemovePanel,
 };
 use crate::embeds::{load_embed_links, CreateEmbed, RevokeEmbed};
-use crate::islands::{GridEditor, LiveStream, LiveToggle};
+use crate::islands::{GridEditor, LazyPanel, LiveStream, LiveToggle, PanelRequest};
 use crate::layout::Cell;
 use crate::model::{format_datetime, DashboardLayout, EmbedLink, PanelData, VariableChoice, Viz};
 use leptos::prelude::*;
@@ -123,7 +123,23 @@ fn DashboardBody(
     live: bool,
     vars: Vec<(String, String)>,
 ) -> impl IntoView {
-    let streams: Vec<LiveStream> = panels.iter().map(LiveStream::of).collect();
+    // One stream for every panel, those still to load included (all share the range's step).
+    let step = panels.first().map_or(60_000, |p| p.step);
+    let streams: Vec<LiveStream> = layout
+        .panels
+        .iter()
+        .map(|p| match panels.iter().find(|d| d.spec.id == p.spec.id) {
+            Some(data) => LiveStream::of(data),
+            None => LiveStream {
+                id: p.spec.id.clone(),
+                metric: p.spec.metric.clone(),
+                agg: p.spec.agg.clone(),
+                group_by: p.spec.group_by.clone(),
+                filter: p.spec.filter.clone(),
+                step,
+            },
+        })
+        .collect();
     let action = format!("/dashboards/{}", layout.id);
     let variables = layout.variables.clone();
     let can_edit = crate::auth::who().can_edit();
@@ -181,16 +197,26 @@ fn DashboardBody(
                 </form>
             })}
         </div>
-        {(!variables.is_empty()).then(|| view! { <Variables variables action range/> })}
+        {(!variables.is_empty()).then(|| view! { <Variables variables action range=range.clone()/> })}
         <div class="dashboard-grid">
-            {layout.panels.into_iter().zip(panels).map(|(p, data)| {
+            {layout.panels.into_iter().map(|p| {
+                let data = panels.iter().find(|d| d.spec.id == p.spec.id).cloned();
+                let request = PanelRequest {
+                    dashboard: id.clone(),
+                    panel: p.spec.id.clone(),
+                    range: range.clone(),
+                    vars: vars.clone(),
+                };
                 let panel_id = p.spec.id.clone();
                 let cell_id = panel_id.clone();
                 let title = p.spec.title.clone();
                 view! {
                     <div class="dashboard-cell" data-viz=p.viz.clone() data-cell=cell_id
                          style=format!("grid-column:{} / span {};grid-row:{} / span {}", p.x + 1, p.w, p.y + 1, p.h)>
-                        <Panel data/>
+                        {match data {
+                            Some(data) => view! { <Panel data/> }.into_any(),
+                            None => view! { <LazyPanel request title=title.clone()/> }.into_any(),
+                        }}
                         {can_edit.then(|| view! {
                             <form method="post" action={<RemovePanel as ServerFn>::url()} class="panel-remove">
                                 <input type="hidden" name="id" value=id.clone()/>

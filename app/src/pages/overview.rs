@@ -1,13 +1,11 @@
 //! The Overview: the health of the whole shop at a glance.
 
 use super::{use_time_range, RangePicker};
-use crate::islands::{Chart, LiveStream, LiveToggle, ThemeToggle};
-use crate::model::{format_value, PanelData, Viz};
+pub use crate::islands::Panel;
+use crate::islands::{LiveStream, LiveToggle, ThemeToggle};
+use crate::model::PanelData;
 use crate::panels::load_overview;
 use leptos::prelude::*;
-
-/// Chart size in the server's SVG; the island redraws at the size the browser gives it.
-const SVG_SIZE: (u32, u32) = (640, 220);
 
 #[component]
 pub fn Overview() -> impl IntoView {
@@ -48,103 +46,6 @@ fn PanelGrid(panels: Vec<PanelData>) -> impl IntoView {
     view! {
         <div class="panel-grid">
             {panels.into_iter().map(|data| view! { <Panel data/> }).collect_view()}
-        </div>
-    }
-}
-
-/// One panel: a title, the latest values, the server's SVG, and the canvas island over it (a
-/// stat shows its latest values large over a sparkline; a table lists each series' latest,
-/// minimum, mean and maximum).
-#[component]
-pub fn Panel(data: PanelData) -> impl IntoView {
-    let id = data.spec.id.clone();
-    let heading = format!("panel-{id}");
-    let labelled_by = heading.clone();
-    let viz = data.spec.viz;
-    let header = view! {
-        <header class="panel-header">
-            <h2 id=heading>{data.spec.title.clone()}</h2>
-            <span class="unit">{data.spec.unit.clone()}</span>
-        </header>
-    };
-    if viz == Viz::Table {
-        return view! {
-            <section class="panel" data-panel=id data-viz="table" aria-labelledby=labelled_by>
-                {header}
-                <SeriesTable data/>
-            </section>
-        }
-        .into_any();
-    }
-    let svg = crate::chart::svg(&data, SVG_SIZE);
-    let latest = if viz == Viz::Stat {
-        Vec::new()
-    } else {
-        data.latest(4)
-    };
-    let empty = data.series.iter().all(|s| s.points.is_empty());
-    let class = if viz == Viz::Stat {
-        "chart-box stat-box"
-    } else {
-        "chart-box"
-    };
-    view! {
-        <section class="panel" data-panel=id data-viz=viz.as_str() aria-labelledby=labelled_by>
-            {header}
-            <ul class="legend">
-                {latest.into_iter().map(|(i, name, value)| view! {
-                    <li><span class=format!("swatch c{i}")></span>{name}<b>{value}</b></li>
-                }).collect_view()}
-            </ul>
-            <div class=class>
-                <div class="chart-ssr" inner_html=svg></div>
-                {empty.then(|| view! { <p class="no-data">"No data in this range"</p> })}
-                <Chart data/>
-            </div>
-        </section>
-    }
-    .into_any()
-}
-
-/// Each series of a panel as a row: its latest value, minimum, mean and maximum over the range.
-#[component]
-fn SeriesTable(data: PanelData) -> impl IntoView {
-    let unit = data.spec.unit.clone();
-    let rows: Vec<(String, [String; 4])> = data
-        .series
-        .iter()
-        .map(|s| {
-            let values = || s.points.iter().map(|p| p.1).filter(|v| v.is_finite());
-            let n = values().count();
-            let cell = |v: Option<f64>| v.map(format_value).unwrap_or_else(|| "–".into());
-            let min = values().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
-            let max = values().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            let mean = (n > 0).then(|| values().sum::<f64>() / n as f64);
-            let last = s.points.last().map(|p| p.1);
-            (
-                data.series_name(s),
-                [cell(last), cell(min), cell(mean), cell(max)],
-            )
-        })
-        .collect();
-    view! {
-        {rows.is_empty().then(|| view! { <p class="no-data">"No data in this range"</p> })}
-        <div class="table-scroll">
-            <table class="series-table">
-                <thead><tr>
-                    <th scope="col">"Series"</th>
-                    <th scope="col" class="num">{format!("Latest {unit}").trim_end().to_string()}</th>
-                    <th scope="col" class="num">"Min"</th><th scope="col" class="num">"Mean"</th><th scope="col" class="num">"Max"</th>
-                </tr></thead>
-                <tbody>
-                    {rows.into_iter().map(|(name, cells)| view! {
-                        <tr>
-                            <th scope="row">{name}</th>
-                            {cells.into_iter().map(|c| view! { <td class="num">{c}</td> }).collect_view()}
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
         </div>
     }
 }
