@@ -3,6 +3,7 @@
 
 use crate::downsample::lttb;
 use crate::model::{format_time, format_value, PanelData, Viz};
+use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -230,16 +231,7 @@ fn draw_heatmap<DB: DrawingBackend>(
         ))
         .map_err(err)?;
     }
-    let (x, y) = chart.plotting_area().get_pixel_range();
-    root.present().map_err(err)?;
-    Ok(Geometry {
-        left: x.start,
-        right: x.end,
-        top: y.start,
-        bottom: y.end,
-        from: data.from,
-        to: data.to,
-    })
+    finish(root, &chart, data)
 }
 
 /// A sparkline under a single stat: no axes, the series filled below their lines.
@@ -266,8 +258,17 @@ fn draw_sparkline<DB: DrawingBackend>(
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(err)?;
     }
+    finish(root, &chart, data)
+}
+
+/// Shows what was drawn and says where the plot landed.
+fn finish<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordi64, RangedCoordf64>>,
+    data: &PanelData,
+) -> Result<Geometry, String> {
     let (x, y) = chart.plotting_area().get_pixel_range();
-    root.present().map_err(err)?;
+    root.present().map_err(|e| e.to_string())?;
     Ok(Geometry {
         left: x.start,
         right: x.end,
@@ -281,11 +282,7 @@ fn draw_sparkline<DB: DrawingBackend>(
 /// The time axis along the bottom of `chart`, labelled at round times.
 fn time_axis<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    chart: &ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordi64, RangedCoordf64>>,
     data: &PanelData,
     colors: &ChartColors,
     lo: f64,
@@ -405,16 +402,7 @@ fn draw_xy<DB: DrawingBackend>(
             ])
             .map_err(err)?;
     }
-    let (x, y) = chart.plotting_area().get_pixel_range();
-    root.present().map_err(err)?;
-    Ok(Geometry {
-        left: x.start,
-        right: x.end,
-        top: y.start,
-        bottom: y.end,
-        from: data.from,
-        to: data.to,
-    })
+    finish(root, &chart, data)
 }
 
 /// Renders a panel as a responsive SVG whose colours follow the page's theme.

@@ -218,13 +218,18 @@ pub struct LiveStream {
 
 impl LiveStream {
     pub fn of(panel: &PanelData) -> LiveStream {
+        LiveStream::for_spec(&panel.spec, panel.step)
+    }
+
+    /// The stream of a panel not loaded yet, in buckets of `step` ms.
+    pub fn for_spec(spec: &PanelSpec, step: i64) -> LiveStream {
         LiveStream {
-            id: panel.spec.id.clone(),
-            metric: panel.spec.metric.clone(),
-            agg: panel.spec.agg.clone(),
-            group_by: panel.spec.group_by.clone(),
-            filter: panel.spec.filter.clone(),
-            step: panel.step,
+            id: spec.id.clone(),
+            metric: spec.metric.clone(),
+            agg: spec.agg.clone(),
+            group_by: spec.group_by.clone(),
+            filter: spec.filter.clone(),
+            step,
         }
     }
 }
@@ -706,6 +711,21 @@ pub enum EmbedTarget {
         id: String,
         panels: Vec<String>,
     },
+}
+
+impl EmbedTarget {
+    /// Dashboard `id`'s panels named in a `panels=a,b` parameter (all the token allows when none).
+    pub fn dashboard(id: String, panels: Option<&str>) -> EmbedTarget {
+        let panels = panels
+            .map(|p| {
+                p.split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        EmbedTarget::Dashboard { id, panels }
+    }
 }
 
 /// An embed page: the `frame-ancestors` it is served with, and its panels (or why not).

@@ -130,14 +130,7 @@ fn DashboardBody(
         .iter()
         .map(|p| match panels.iter().find(|d| d.spec.id == p.spec.id) {
             Some(data) => LiveStream::of(data),
-            None => LiveStream {
-                id: p.spec.id.clone(),
-                metric: p.spec.metric.clone(),
-                agg: p.spec.agg.clone(),
-                group_by: p.spec.group_by.clone(),
-                filter: p.spec.filter.clone(),
-                step,
-            },
+            None => LiveStream::for_spec(&p.spec, step),
         })
         .collect();
     let action = format!("/dashboards/{}", layout.id);

@@ -28,18 +28,9 @@ pub fn EmbedDashboard() -> impl IntoView {
         .read_untracked()
         .get("id")
         .unwrap_or_default();
-    let panels = use_query_map()
-        .read_untracked()
-        .get("panels")
-        .map(|p| {
-            p.split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let panels = use_query_map().read_untracked().get("panels");
     let live_path = format!("/embed/live/dashboard/{id}");
-    let target = EmbedTarget::Dashboard { id, panels };
+    let target = EmbedTarget::dashboard(id, panels.as_deref());
     view! { <Embed target live_path/> }
 }
 

@@ -9,7 +9,7 @@ use super::ApiError;
 use crate::app_state::AppState;
 use crate::embeds::{EmbedError, EmbedRequest};
 use crate::live::LiveSpec;
-use crate::query::params::{self, Agg};
+use crate::query::params::Agg;
 use app::model::{EmbedTarget, TimeRange};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -93,18 +93,7 @@ async fn live(
 ) -> Result<Response, ApiError> {
     let target = match kind.as_str() {
         "panel" => EmbedTarget::Panel(id),
-        "dashboard" => EmbedTarget::Dashboard {
-            id,
-            panels: q
-                .get("panels")
-                .map(|p| {
-                    p.split(',')
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        },
+        "dashboard" => EmbedTarget::dashboard(id, q.get("panels").map(String::as_str)),
         _ => return Err(ApiError::not_found("no such embed")),
     };
     let token = q
@@ -133,7 +122,7 @@ async fn live(
         ));
     }
     let (from, to) = range.bounds(now());
-    let step = params::default_step(from, to, 300);
+    let step = super::site::panel_step(from, to);
     let mut specs = Vec::with_capacity(layout.panels.len());
     for p in layout.panels {
         specs.push((

@@ -40,6 +40,12 @@ pub(super) struct ServerPanels {
     detectors: Arc<std::sync::Mutex<AnomalyWatch>>,
 }
 
+/// The bucket width of a panel over `[from, to]`: about 300 points. Live streams of panels use
+/// it too, so their updates land on the panel's own buckets.
+pub(super) fn panel_step(from: i64, to: i64) -> i64 {
+    params::default_step(from, to, 300)
+}
+
 /// Anomaly markers one panel draws at most.
 const PANEL_MARKERS: u32 = 200;
 
@@ -67,7 +73,7 @@ impl ServerPanels {
 impl PanelSource for ServerPanels {
     fn panel<'a>(&'a self, spec: &'a PanelSpec, from: i64, to: i64) -> PanelFuture<'a> {
         Box::pin(async move {
-            let step = params::default_step(from, to, 300);
+            let step = panel_step(from, to);
             let agg = Agg::parse(&spec.agg).map_err(|e| e.to_string())?;
             let q = RangeQuery {
                 metric: spec.metric.clone(),
