@@ -290,6 +290,7 @@ pub fn router(state: AppState) -> Router {
         provide_context(embeds.clone());
         provide_context(self_monitoring.clone());
     };
+    register_server_fns();
     let options = state.leptos.clone();
     let server_fn_context = context.clone();
     Router::new()
@@ -304,6 +305,70 @@ pub fn router(state: AppState) -> Router {
         })
         .fallback(asset)
         .with_state(state)
+}
+
+/// Registers every server function by name and returns their paths.
+///
+/// `leptos` collects server functions with `inventory`, which a release link may drop for a module
+/// nothing on the server calls directly (the lazy panels' `load_panels` went missing that way: the
+/// island calls it, the server never does). Registering them here keeps them all, in every build;
+/// the test below fails when a new server function is not on this list.
+pub fn register_server_fns() -> Vec<&'static str> {
+    use app::*;
+    macro_rules! register {
+        ($($f:ty),* $(,)?) => {{
+            $(leptos::server_fn::axum::register_explicit::<$f>();)*
+            vec![$(<$f as leptos::server_fn::ServerFn>::PATH),*]
+        }};
+    }
+    register!(
+        embeds::LoadEmbed,
+        embeds::LoadEmbedLinks,
+        embeds::CreateEmbed,
+        embeds::RevokeEmbed,
+        panels::LoadAnomalies,
+        panels::DismissAnomaly,
+        panels::LoadForecast,
+        panels::LoadOverview,
+        security::LoadSecurity,
+        signals::LoadErrorGroups,
+        signals::LoadErrorGroup,
+        signals::SetErrorStatus,
+        signals::LoadTraces,
+        signals::LoadTrace,
+        signals::LoadLogs,
+        signals::LoadServices,
+        alerting::LoadAlertsPage,
+        alerting::PreviewRule,
+        alerting::CreateRule,
+        alerting::CreateChannel,
+        alerting::LoadRule,
+        alerting::LoadIncidents,
+        alerting::LoadIncident,
+        alerting::AcknowledgeIncident,
+        alerting::ResolveIncident,
+        alerting::NoteIncident,
+        alerting::RetryDelivery,
+        alerting::PostmortemIncident,
+        alerting::CreateSilence,
+        alerting::ExpireSilence,
+        lazy::LoadPanels,
+        dashboards::LoadDashboards,
+        dashboards::LoadDashboard,
+        dashboards::CreateDashboard,
+        dashboards::AddPanel,
+        dashboards::RemovePanel,
+        dashboards::DuplicateDashboard,
+        dashboards::DeleteDashboard,
+        keys::CreateKey,
+        keys::RotateKey,
+        layout::MovePanel,
+        settings::LoadSettings,
+        settings::CreateUser,
+        settings::SetRole,
+        settings::SetDisabled,
+        settings::RevokeKey,
+    )
 }
 
 /// Serves an embedded file, gzipped when the client takes it; anything else is a 404 page.
@@ -359,5 +424,30 @@ fn content_type(path: &str) -> &'static str {
         "html" => "text/html; charset=utf-8",
         "json" => "application/json",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// In a test build `inventory` sees every server function; the explicit list must name each one.
+    #[test]
+    fn every_server_function_is_registered_explicitly() {
+        let listed: BTreeSet<&str> = super::register_server_fns().into_iter().collect();
+        let known: BTreeSet<&str> = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _)| path)
+            .collect();
+        let missing: Vec<_> = known.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "add these to register_server_fns: {missing:?}"
+        );
+        assert!(
+            listed
+                .iter()
+                .any(|path| path.starts_with("/_osprey/load_panels")),
+            "{listed:?}"
+        );
     }
 }
