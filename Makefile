@@ -34,7 +34,7 @@ site:
 
 test-rust:
 	@scripts/ensure-postgres.sh
-	cargo test -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr --no-fail-fast
+	cargo test -p server -p app -p gpu -p detect -p alerts -p notify -p otlp --features app/ssr --no-fail-fast
 
 # Each fuzz target briefly on its seed corpus (cargo-fuzz); scripts/fuzz.sh TARGET SECONDS for longer.
 test-fuzz:
@@ -47,8 +47,8 @@ test-e2e:
 # rustfmt and clippy on both feature sets: the server's (ssr) and the browser's (hydrate, wasm).
 lint:
 	cargo fmt --all --check
-	cargo clippy -p server -p app -p detect -p alerts -p notify -p otlp --features app/ssr,server/load --all-targets -- -D warnings
-	cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p server -p app -p gpu -p detect -p alerts -p notify -p otlp --features app/ssr,server/load --all-targets -- -D warnings
+	cargo clippy -p frontend -p app -p gpu --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
 bench-ingest: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load

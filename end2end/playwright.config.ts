@@ -7,6 +7,12 @@ export const port = Number(process.env.OSPREY_E2E_PORT ?? 3100);
 export const ingestKey = 'e2e-ingest-key';
 export const adminPassword = 'e2e-admin-password';
 
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const common = [
+  '--no-sandbox', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
 export default defineConfig({
   testDir: './tests',
   timeout: 30_000,
@@ -18,13 +24,25 @@ export default defineConfig({
     baseURL: `http://127.0.0.1:${port}`,
     viewport: { width: 1400, height: 1000 },
     launchOptions: {
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
+      executablePath: chromium,
+      args: [...common, '--disable-gpu'],
     },
   },
+  projects: [
+    // No WebGPU adapter here, so the 3-D views fall back to WebGL2 (ANGLE on SwiftShader).
+    { name: 'chromium' },
+    // WebGPU on SwiftShader (flags from ../shared/BUILD-NOTES.md): the 3-D views again.
+    {
+      name: 'webgpu',
+      testMatch: /explore\.spec\.ts/,
+      use: {
+        launchOptions: {
+          executablePath: chromium,
+          args: [...common, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--use-vulkan=swiftshader'],
+        },
+      },
+    },
+  ],
   webServer: {
     command: `bash -c 'dir=$(mktemp -d) && exec ${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://$dir/e2e.db'`,
     url: `http://127.0.0.1:${port}/readyz`,

@@ -889,6 +889,29 @@ pub struct ServiceStats {
     pub p99_ms: f64,
 }
 
+/// Requests over time by latency, counted from entry spans: what the latency surface and the
+/// latency heatmap draw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySurface {
+    pub from: i64,
+    pub to: i64,
+    /// Columns: equal slices of `[from, to)`, oldest first.
+    pub cols: usize,
+    /// Row `r` counts requests that took `bounds_ms[r]` up to `bounds_ms[r + 1]` (log-spaced).
+    pub bounds_ms: Vec<f64>,
+    /// Requests per cell, row-major from the fastest row.
+    pub counts: Vec<u32>,
+    pub requests: u64,
+    /// More requests were in the range than were read.
+    pub truncated: bool,
+}
+
+impl LatencySurface {
+    pub fn rows(&self) -> usize {
+        self.bounds_ms.len().saturating_sub(1)
+    }
+}
+
 /// One log record, as `GET /api/v1/logs` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogView {

@@ -129,6 +129,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/errors/:id") view=pages::errors::ErrorDetail ssr=SsrMode::Async/>
                         <Route path=path!("/traces") view=pages::traces::Traces ssr=SsrMode::Async/>
                         <Route path=path!("/traces/:id") view=pages::traces::TraceDetailPage ssr=SsrMode::Async/>
+                        <Route path=path!("/explore") view=pages::explore::Explore ssr=SsrMode::Async/>
                         <Route path=path!("/logs") view=pages::logs::Logs ssr=SsrMode::Async/>
                         <Route path=path!("/security") view=pages::security::Security ssr=SsrMode::Async/>
                         <Route path=path!("/embed/panel/:id") view=pages::embed::EmbedPanel ssr=SsrMode::Async/>
@@ -157,6 +158,7 @@ fn Sidebar() -> impl IntoView {
             <A href="/incidents">"Incidents"</A>
             <A href="/errors">"Errors"</A>
             <A href="/traces">"Traces"</A>
+            <A href="/explore">"Explore 3-D"</A>
             <A href="/logs">"Logs"</A>
             <A href="/security">"Security"</A>
             {(crate::auth::who().role == "admin").then(|| view! { <A href="/settings">"Settings"</A> })}

@@ -1,8 +1,8 @@
 //! What the Errors, Traces and Logs pages read and do, and the server functions behind them.
 
 use crate::model::{
-    ErrorGroupDetail, ErrorGroupView, ErrorOccurrence, LogView, ServiceStats, SpanView, TimeRange,
-    TraceSummary,
+    ErrorGroupDetail, ErrorGroupView, ErrorOccurrence, LatencySurface, LogView, ServiceStats,
+    SpanView, TimeRange, TraceSummary,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,16 @@ pub struct LogFilter {
     pub range: TimeRange,
 }
 
+/// Which latency surface to draw: requests of one service (or all) over a range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceQuery {
+    pub service: String,
+    pub range: TimeRange,
+    /// Time slices and latency buckets, each bounded to 8..=400 by the server.
+    pub cols: usize,
+    pub rows: usize,
+}
+
 /// A trace with the errors recorded in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceDetail {
@@ -65,6 +75,7 @@ pub mod source {
         fn trace(&self, id: String) -> Load<'_, Option<TraceDetail>>;
         fn logs(&self, filter: LogFilter) -> Load<'_, Vec<LogView>>;
         fn services(&self, range: TimeRange) -> Load<'_, Vec<ServiceStats>>;
+        fn latency_surface(&self, query: SurfaceQuery) -> Load<'_, LatencySurface>;
     }
 
     #[derive(Clone)]
@@ -139,6 +150,15 @@ pub async fn load_services(range: TimeRange) -> Result<Vec<ServiceStats>, Server
     signal_source()?
         .0
         .services(range)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/_osprey")]
+pub async fn load_latency_surface(query: SurfaceQuery) -> Result<LatencySurface, ServerFnError> {
+    signal_source()?
+        .0
+        .latency_surface(query)
         .await
         .map_err(ServerFnError::new)
 }

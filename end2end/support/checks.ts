@@ -25,3 +25,25 @@ export async function expectSixDrawnCharts(page: Page) {
     expect(await canvasColours(canvas), `panel ${id} is blank`).toBeGreaterThan(5);
   }
 }
+
+/**
+ * How many distinct colours an element shows on screen, read from a screenshot (a GPU canvas
+ * cannot be read back with a 2-D context). A blank element shows one or two.
+ */
+export async function screenColours(page: Page, element: Locator): Promise<number> {
+  const png = (await element.screenshot()).toString('base64');
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext('2d')!;
+    ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length; i += 4) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    return seen.size;
+  }, png);
+}

@@ -1,8 +1,8 @@
 //! The debugging views' reads, shared by the HTTP API and the dashboard: issues with their
 //! sparklines and tag breakdowns, traces, logs.
 
-use crate::store::{ErrorGroupQuery, Store, StoreResult};
-use app::model::{ErrorGroupDetail, ErrorGroupView, ErrorOccurrence, ServiceStats};
+use crate::store::{EntrySpan, ErrorGroupQuery, Store, StoreResult};
+use app::model::{ErrorGroupDetail, ErrorGroupView, ErrorOccurrence, LatencySurface, ServiceStats};
 use std::collections::{BTreeMap, HashMap};
 
 /// Buckets of an issue's sparkline over the listing's window.
@@ -100,16 +100,16 @@ pub async fn service_stats(
     from: i64,
     to: i64,
 ) -> StoreResult<Vec<ServiceStats>> {
-    let spans = store.entry_spans(from, to, MAX_STAT_SPANS).await?;
+    let spans = store.entry_spans(from, to, None, MAX_STAT_SPANS).await?;
     Ok(stats_of(spans))
 }
 
-fn stats_of(spans: Vec<(String, f64, bool)>) -> Vec<ServiceStats> {
+fn stats_of(spans: Vec<EntrySpan>) -> Vec<ServiceStats> {
     let mut by_service: HashMap<String, (Vec<f64>, i64)> = HashMap::new();
-    for (service, ms, failed) in spans {
-        let entry = by_service.entry(service).or_default();
-        entry.0.push(ms);
-        entry.1 += i64::from(failed);
+    for span in spans {
+        let entry = by_service.entry(span.service).or_default();
+        entry.0.push(span.duration_ms);
+        entry.1 += i64::from(span.failed);
     }
     let mut out: Vec<ServiceStats> = by_service
         .into_iter()
@@ -145,6 +145,68 @@ pub fn valid_status(status: &str) -> bool {
     matches!(status, "unresolved" | "resolved" | "ignored")
 }
 
+/// Entry spans read at most for one latency surface.
+pub const MAX_SURFACE_SPANS: u32 = 1_000_000;
+
+/// Requests started in `[from, to)` (of one service when given) counted by time and latency:
+/// `cols` equal time slices by `rows` latency buckets, log-spaced between the fastest and
+/// slowest request seen.
+pub async fn latency_surface(
+    store: &dyn Store,
+    from: i64,
+    to: i64,
+    service: Option<&str>,
+    cols: usize,
+    rows: usize,
+) -> StoreResult<LatencySurface> {
+    let spans = store
+        .entry_spans(from, to, service, MAX_SURFACE_SPANS)
+        .await?;
+    let truncated = spans.len() as u32 == MAX_SURFACE_SPANS;
+    Ok(surface_of(&spans, from, to, cols, rows, truncated))
+}
+
+fn surface_of(
+    spans: &[EntrySpan],
+    from: i64,
+    to: i64,
+    cols: usize,
+    rows: usize,
+    truncated: bool,
+) -> LatencySurface {
+    let (cols, rows) = (cols.max(1), rows.max(1));
+    let (mut lo, mut hi) = spans.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), s| {
+        (lo.min(s.duration_ms), hi.max(s.duration_ms))
+    });
+    lo = if lo.is_finite() { lo.max(0.01) } else { 1.0 };
+    // At least a decade, so one steady latency still shows as a ridge, not a wall.
+    hi = hi.max(lo * 10.0);
+    let ratio = (hi / lo).ln();
+    let bounds_ms: Vec<f64> = (0..=rows)
+        .map(|r| lo * (ratio * r as f64 / rows as f64).exp())
+        .collect();
+    let mut counts = vec![0u32; cols * rows];
+    let span = (to - from).max(1) as f64;
+    for s in spans {
+        let col = (((s.start - from) as f64 / span) * cols as f64).floor();
+        let row = ((s.duration_ms.max(lo) / lo).ln() / ratio * rows as f64).floor();
+        let (col, row) = (
+            (col.max(0.0) as usize).min(cols - 1),
+            (row.max(0.0) as usize).min(rows - 1),
+        );
+        counts[row * cols + col] += 1;
+    }
+    LatencySurface {
+        from,
+        to,
+        cols,
+        bounds_ms,
+        counts,
+        requests: spans.len() as u64,
+        truncated,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,10 +230,16 @@ mod tests {
 
     #[test]
     fn services_get_rates_and_nearest_rank_percentiles() {
-        let mut spans: Vec<(String, f64, bool)> = (1..=100)
-            .map(|i| ("api".to_string(), i as f64, i % 10 == 0))
+        let span = |service: &str, duration_ms: f64, failed: bool| EntrySpan {
+            service: service.into(),
+            start: 0,
+            duration_ms,
+            failed,
+        };
+        let mut spans: Vec<EntrySpan> = (1..=100)
+            .map(|i| span("api", i as f64, i % 10 == 0))
             .collect();
-        spans.push(("web".into(), 5.0, false));
+        spans.push(span("web", 5.0, false));
         let stats = stats_of(spans);
         assert_eq!(stats[0].service, "api");
         assert_eq!((stats[0].requests, stats[0].errors), (100, 10));
@@ -181,6 +249,32 @@ mod tests {
             (50.0, 95.0, 99.0)
         );
         assert_eq!((stats[1].service.as_str(), stats[1].p99_ms), ("web", 5.0));
+    }
+
+    #[test]
+    fn a_latency_surface_counts_each_request_once_by_time_and_latency() {
+        let span = |start: i64, duration_ms: f64| EntrySpan {
+            service: "api".into(),
+            start,
+            duration_ms,
+            failed: false,
+        };
+        let spans = vec![
+            span(0, 1.0),
+            span(0, 1000.0),
+            span(59_999, 10.0),
+            span(30_000, 1000.0),
+            span(30_000, 31.0),
+        ];
+        let s = surface_of(&spans, 0, 60_000, 2, 3, false);
+        assert_eq!((s.cols, s.rows(), s.requests), (2, 3, 5));
+        assert_eq!(s.counts.iter().sum::<u32>(), 5);
+        assert!((s.bounds_ms[0] - 1.0).abs() < 1e-9 && (s.bounds_ms[3] - 1000.0).abs() < 1e-6);
+        // Rows are 1–10, 10–100, 100–1000 ms; columns the two halves of the minute.
+        assert_eq!(s.counts, vec![1, 0, 0, 2, 1, 1]);
+        let empty = surface_of(&[], 0, 60_000, 4, 5, false);
+        assert_eq!((empty.counts.len(), empty.requests), (20, 0));
+        assert!(empty.bounds_ms.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

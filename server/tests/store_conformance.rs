@@ -1196,16 +1196,34 @@ mod cases {
         assert_eq!(spans[1].parent_span_id.as_deref(), Some("00000000000000a1"));
         assert_eq!(spans[1].attributes["http.route"], "SELECT cart");
         assert_eq!(store.trace(A, 1).await.unwrap().len(), 1, "bounded");
-        let mut entries = store.entry_spans(T0, T0 + 10_000, 10).await.unwrap();
-        entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let entries = store.entry_spans(T0, T0 + 10_000, None, 10).await.unwrap();
+        let mut got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.service.as_str(), e.duration_ms, e.failed))
+            .collect();
+        got.sort_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(
-            entries,
-            vec![
-                ("web".to_string(), 5.0, false),
-                ("web".to_string(), 120.0, false)
-            ],
+            got,
+            vec![("web", 5.0, false), ("web", 120.0, false)],
             "only spans without a parent"
         );
+        assert!(
+            entries.iter().all(|e| (T0..T0 + 10_000).contains(&e.start)),
+            "{entries:?}"
+        );
+        assert_eq!(
+            store
+                .entry_spans(T0, T0 + 10_000, Some("web"), 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(store
+            .entry_spans(T0, T0 + 10_000, Some("db"), 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     pub async fn logs_are_searched_newest_first(store: Arc<dyn Store>) {

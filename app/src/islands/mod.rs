@@ -2,6 +2,7 @@
 
 mod chart;
 mod embed;
+mod explore;
 mod grid_editor;
 mod keys;
 mod lazy_panel;
@@ -13,6 +14,7 @@ mod theme;
 pub use crate::model::LiveStream;
 pub use chart::Chart;
 pub use embed::EmbedBridge;
+pub use explore::{ExploreView, Explorer};
 pub use grid_editor::GridEditor;
 pub use keys::{NewKeyForm, RotateKeyButton};
 pub use lazy_panel::{LazyPanel, PanelRequest};

@@ -5,6 +5,7 @@ pub mod anomalies;
 pub mod dashboards;
 pub mod embed;
 pub mod errors;
+pub mod explore;
 pub mod forecast;
 pub mod incidents;
 pub mod login;

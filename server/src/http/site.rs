@@ -338,6 +338,7 @@ pub fn register_server_fns() -> Vec<&'static str> {
         signals::LoadTrace,
         signals::LoadLogs,
         signals::LoadServices,
+        signals::LoadLatencySurface,
         alerting::LoadAlertsPage,
         alerting::PreviewRule,
         alerting::CreateRule,

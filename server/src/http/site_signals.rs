@@ -3,11 +3,12 @@
 use crate::app_state::AppState;
 use crate::store::{ErrorGroupQuery, LogQuery, StoreError, TraceQuery};
 use app::model::{
-    ErrorGroupDetail, ErrorGroupView, LogView, ServiceStats, TimeRange, TraceSummary,
+    ErrorGroupDetail, ErrorGroupView, LatencySurface, LogView, ServiceStats, TimeRange,
+    TraceSummary,
 };
 use app::panels::source::Load;
 use app::signals::source::SignalSource;
-use app::signals::{ErrorFilter, LogFilter, TraceDetail, TraceFilter};
+use app::signals::{ErrorFilter, LogFilter, SurfaceQuery, TraceDetail, TraceFilter};
 
 pub(super) struct ServerSignals {
     pub state: AppState,
@@ -172,6 +173,24 @@ impl SignalSource for ServerSignals {
             crate::signals::service_stats(&*self.state.store, from, to + 1)
                 .await
                 .map_err(text)
+        })
+    }
+
+    fn latency_surface(&self, q: SurfaceQuery) -> Load<'_, LatencySurface> {
+        Box::pin(async move {
+            let (from, to) = q.range.bounds(now());
+            let (cols, rows) = (q.cols.clamp(8, 400), q.rows.clamp(8, 400));
+            let service = given(q.service);
+            crate::signals::latency_surface(
+                &*self.state.store,
+                from,
+                to + 1,
+                service.as_deref(),
+                cols,
+                rows,
+            )
+            .await
+            .map_err(text)
         })
     }
 

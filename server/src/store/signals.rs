@@ -77,14 +77,24 @@ pub trait SignalStore: Send + Sync {
 
     async fn logs(&self, query: &LogQuery) -> StoreResult<Vec<LogView>>;
 
-    /// Entry spans (those without a parent) started in `[from, to)`: service, duration in ms,
-    /// failed. At most `limit`, newest first.
+    /// Entry spans (those without a parent) started in `[from, to)`, of one service when given.
+    /// At most `limit`, newest first.
     async fn entry_spans(
         &self,
         from: i64,
         to: i64,
+        service: Option<&str>,
         limit: u32,
-    ) -> StoreResult<Vec<(String, f64, bool)>>;
+    ) -> StoreResult<Vec<EntrySpan>>;
+}
+
+/// A request as its entry span tells it: enough for latency statistics and surfaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntrySpan {
+    pub service: String,
+    pub start: i64,
+    pub duration_ms: f64,
+    pub failed: bool,
 }
 
 /// `text` lowercased as a LIKE pattern matching it anywhere (for `LOWER(column) LIKE`).
@@ -470,23 +480,31 @@ macro_rules! signal_store {
                 &self,
                 from: i64,
                 to: i64,
+                service: Option<&str>,
                 limit: u32,
-            ) -> crate::store::StoreResult<Vec<(String, f64, bool)>> {
+            ) -> crate::store::StoreResult<Vec<crate::store::signals::EntrySpan>> {
                 use sqlx::Row;
                 let rows = sqlx::query(concat!(
-                    "SELECT service, duration_ms, status FROM spans ",
+                    "SELECT service, start, duration_ms, status FROM spans ",
                     "WHERE start >= $1 AND start < $2 AND parent_span_id IS NULL ",
-                    "ORDER BY start DESC LIMIT $3"
+                    "AND ($3 IS NULL OR service = $3) ",
+                    "ORDER BY start DESC LIMIT $4"
                 ))
                 .bind(from)
                 .bind(to)
+                .bind(service)
                 .bind(i64::from(limit))
                 .fetch_all(&self.$reader)
                 .await?;
                 rows.iter()
                     .map(|r| {
                         let status: String = r.try_get("status")?;
-                        Ok((r.try_get("service")?, r.try_get("duration_ms")?, status == "error"))
+                        Ok(crate::store::signals::EntrySpan {
+                            service: r.try_get("service")?,
+                            start: r.try_get("start")?,
+                            duration_ms: r.try_get("duration_ms")?,
+                            failed: status == "error",
+                        })
                     })
                     .collect()
             }

@@ -1,0 +1,665 @@
+//! The 3-D views, drawn on the GPU (wgpu: WebGPU, else WebGL2): a latency surface — requests by
+//! time and latency as a lit surface to orbit and zoom — and a service map — services by
+//! traffic, latency and error rate, with the one under the pointer named.
+//!
+//! Switching views unmounts one GPU view and mounts the next; each tears its device, buffers
+//! and (on WebGL2) its context down explicitly as it goes, so switching a hundred times leaves
+//! nothing behind.
+
+use crate::model::{format_time, LatencySurface, ServiceStats};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExploreView {
+    Surface,
+    Map,
+}
+
+impl ExploreView {
+    pub fn parse(text: &str) -> ExploreView {
+        match text {
+            "map" => ExploreView::Map,
+            _ => ExploreView::Surface,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExploreView::Surface => "surface",
+            ExploreView::Map => "map",
+        }
+    }
+}
+
+/// What one GPU view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scene {
+    Surface(LatencySurface),
+    Map(Vec<ServiceStats>),
+}
+
+#[island(lazy)]
+pub fn Explorer(
+    surface: LatencySurface,
+    services: Vec<ServiceStats>,
+    initial: ExploreView,
+) -> impl IntoView {
+    let current = RwSignal::new(initial);
+    let tab = move |which: ExploreView, label: &'static str| {
+        view! {
+            <button type="button" role="tab" class="tab" data-view=which.as_str()
+                aria-selected=move || (current.get() == which).to_string()
+                on:click=move |_| {
+                    current.set(which);
+                    #[cfg(feature = "hydrate")]
+                    browser::remember_view(which);
+                }>
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="explore-tabs" role="tablist" aria-label="3-D views">
+            {tab(ExploreView::Surface, "Latency surface")}
+            {tab(ExploreView::Map, "Service map")}
+        </div>
+        {move || match current.get() {
+            ExploreView::Surface => view! { <GpuView scene=Scene::Surface(surface.clone())/> }.into_any(),
+            ExploreView::Map => view! { <GpuView scene=Scene::Map(services.clone())/> }.into_any(),
+        }}
+    }
+}
+
+/// A text placed over the canvas where a point of the scene lands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub text: String,
+    pub x: f32,
+    pub y: f32,
+    pub class: &'static str,
+}
+
+/// The item under the pointer (service map).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hover {
+    pub x: f32,
+    pub y: f32,
+    pub rows: Vec<(String, String)>,
+    pub title: String,
+}
+
+#[component]
+fn GpuView(scene: Scene) -> impl IntoView {
+    let stage = NodeRef::<leptos::html::Div>::new();
+    let status = RwSignal::new(String::from("starting"));
+    let labels = RwSignal::new(Vec::<Label>::new());
+    let hover = RwSignal::new(None::<Hover>);
+    let kind = match &scene {
+        Scene::Surface(_) => "surface",
+        Scene::Map(_) => "map",
+    };
+    let empty = match &scene {
+        Scene::Surface(s) => s.requests == 0,
+        Scene::Map(list) => list.is_empty(),
+    };
+    let caption = match &scene {
+        Scene::Surface(s) => format!(
+            "{} requests · {} to {} · drag to orbit, scroll to zoom",
+            s.requests,
+            format_time(s.from),
+            format_time(s.to)
+        ),
+        Scene::Map(list) => format!(
+            "{} services · x: requests (log) · y: p95 latency (log) · z: error rate · hover a service",
+            list.len()
+        ),
+    };
+    #[cfg(feature = "hydrate")]
+    let handlers = browser::mount(stage, scene, status, labels, hover, caption.clone());
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (scene, &stage);
+    let on_down = move |ev: leptos::ev::PointerEvent| {
+        #[cfg(feature = "hydrate")]
+        handlers.pointer_down(ev);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    let on_move = move |ev: leptos::ev::PointerEvent| {
+        #[cfg(feature = "hydrate")]
+        handlers.pointer_move(ev);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    let on_up = move |ev: leptos::ev::PointerEvent| {
+        #[cfg(feature = "hydrate")]
+        handlers.pointer_up(ev);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        #[cfg(feature = "hydrate")]
+        handlers.wheel(ev);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    view! {
+        <figure class="gpu-view" data-testid="gpu-view" data-kind=kind data-status=move || status.get()>
+            // The canvas is made (and removed) by the view itself: each mount gets a fresh one,
+            // never a canvas whose context an earlier view has just released.
+            <div class="gpu-stage" node_ref=stage
+                on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up
+                on:pointerleave=move |_| hover.set(None) on:wheel=on_wheel>
+                <div class="gpu-labels" aria-hidden="true">
+                    {move || labels.get().into_iter().map(|l| view! {
+                        <span class=format!("gpu-label {}", l.class) style:left=format!("{}px", l.x) style:top=format!("{}px", l.y)>{l.text}</span>
+                    }).collect_view()}
+                </div>
+                {move || hover.get().map(|h| view! {
+                    <div class="tooltip gpu-tip" role="tooltip" data-testid="gpu-tip" style:display="block"
+                        style:left=format!("{}px", h.x + 14.0) style:top=format!("{}px", h.y + 14.0)>
+                        <div class="tooltip-time">{h.title}</div>
+                        {h.rows.into_iter().map(|(k, v)| view! { <div class="tooltip-row">{k}<b>{v}</b></div> }).collect_view()}
+                    </div>
+                })}
+                {empty.then(|| view! { <p class="gpu-message">"No requests in this range yet: send spans (OTLP or the JSON API) and they appear here."</p> })}
+                {move || status.get().strip_prefix("error: ").map(|m| view! { <p class="gpu-message" role="alert">{m.to_string()}</p> })}
+            </div>
+            <figcaption>
+                <span>
+                    {caption}
+                    {(kind == "surface").then(|| view! { " · fewer" <span class="gpu-legend"></span> "more requests" })}
+                </span>
+                <span class="gpu-backend" data-testid="gpu-backend">{move || {
+                    let s = status.get();
+                    if s.starts_with("error") || s == "starting" { String::new() } else { s }
+                }}</span>
+            </figcaption>
+        </figure>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::{ExploreView, Hover, Label, Scene};
+    use crate::model::{format_time, format_value, ServiceStats};
+    use glam::Vec3;
+    use gpu::camera::{project, Orbit};
+    use gpu::render::{Frame, Renderer};
+    use gpu::scene::{frame, pick, surface, Grid, LineVertex, Point};
+    use leptos::prelude::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::prelude::Closure;
+    use wasm_bindgen::JsCast;
+
+    type FrameCallback = Closure<dyn FnMut(f64)>;
+    type ResizeCallback = Closure<dyn FnMut(js_sys::Array)>;
+
+    /// One mounted GPU view: its renderer (once started), camera, and what is on screen.
+    struct View {
+        scene: Scene,
+        canvas: Option<web_sys::HtmlCanvasElement>,
+        renderer: Option<Renderer>,
+        orbit: Orbit,
+        /// Service map points, for picking.
+        points: Vec<Point>,
+        drag: Option<(f32, f32)>,
+        frame_request: Option<(i32, FrameCallback)>,
+        resize: Option<(web_sys::ResizeObserver, ResizeCallback)>,
+        /// Set when the view unmounts: a renderer still starting is destroyed as it arrives.
+        gone: bool,
+        labels: RwSignal<Vec<Label>>,
+        hover: RwSignal<Option<Hover>>,
+        /// Frames drawn, for tests and benchmarks.
+        frames: u32,
+    }
+
+    type Shared = Rc<RefCell<View>>;
+
+    /// The event handlers of one view (a Copy handle the view's closures share).
+    #[derive(Clone, Copy)]
+    pub struct Handlers(StoredValue<Shared, LocalStorage>);
+
+    pub fn remember_view(which: ExploreView) {
+        // The URL follows the tab, so a link or a reload shows the same view.
+        if let Some(w) = web_sys::window() {
+            if let Ok(history) = w.history() {
+                let url = format!("?view={}", which.as_str());
+                let _ =
+                    history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+            }
+        }
+    }
+
+    pub fn mount(
+        stage: NodeRef<leptos::html::Div>,
+        scene: Scene,
+        status: RwSignal<String>,
+        labels: RwSignal<Vec<Label>>,
+        hover: RwSignal<Option<Hover>>,
+        caption: String,
+    ) -> Handlers {
+        // The surface stands on the floor of the cube: look a little below its middle.
+        let orbit = match scene {
+            Scene::Surface(_) => Orbit {
+                target: Vec3::new(0.0, -0.45, 0.0),
+                ..Orbit::default()
+            },
+            Scene::Map(_) => Orbit {
+                target: Vec3::new(0.0, -0.15, 0.0),
+                distance: 5.2,
+                ..Orbit::default()
+            },
+        };
+        let state: Shared = Rc::new(RefCell::new(View {
+            orbit,
+            scene,
+            canvas: None,
+            renderer: None,
+            points: Vec::new(),
+            drag: None,
+            frame_request: None,
+            resize: None,
+            gone: false,
+            labels,
+            hover,
+            frames: 0,
+        }));
+        let s = state.clone();
+        Effect::new(move |started: Option<()>| {
+            if started.is_some() {
+                return;
+            }
+            let Some(stage) = stage.get() else {
+                return;
+            };
+            let Some(el) = new_canvas(&stage, &caption) else {
+                status.set("error: Cannot make a canvas here.".into());
+                return;
+            };
+            s.borrow_mut().canvas = Some(el.clone());
+            let s = s.clone();
+            leptos::task::spawn_local(async move {
+                let (w, h, scale) = device_size(&el);
+                match Renderer::new(el.clone(), w, h, scale).await {
+                    Ok(renderer) => {
+                        if s.borrow().gone {
+                            renderer.destroy();
+                            return;
+                        }
+                        status.set(renderer.backend_name().to_string());
+                        s.borrow_mut().renderer = Some(renderer);
+                        upload(&s);
+                        watch_size(&s, &el);
+                        request_frame(&s);
+                    }
+                    Err(message) => status.set(format!("error: {message}")),
+                }
+            });
+        });
+        let teardown = leptos::__reexports::send_wrapper::SendWrapper::new(state.clone());
+        on_cleanup(move || destroy(&teardown));
+        Handlers(StoredValue::new_local(state))
+    }
+
+    /// Tears the view down: the pending frame, the size observer, then every GPU object.
+    fn destroy(state: &Shared) {
+        let mut v = state.borrow_mut();
+        v.gone = true;
+        if let Some((id, _)) = v.frame_request.take() {
+            if let Some(w) = web_sys::window() {
+                let _ = w.cancel_animation_frame(id);
+            }
+        }
+        if let Some((observer, _)) = v.resize.take() {
+            observer.disconnect();
+        }
+        if let Some(renderer) = v.renderer.take() {
+            renderer.destroy();
+        }
+        if let Some(canvas) = v.canvas.take() {
+            canvas.remove();
+        }
+        v.points.clear();
+    }
+
+    fn new_canvas(
+        stage: &web_sys::HtmlDivElement,
+        label: &str,
+    ) -> Option<web_sys::HtmlCanvasElement> {
+        let canvas: web_sys::HtmlCanvasElement = web_sys::window()?
+            .document()?
+            .create_element("canvas")
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        canvas.set_class_name("gpu-canvas");
+        let _ = canvas.set_attribute("aria-label", label);
+        let _ = canvas.set_attribute("role", "img");
+        stage.prepend_with_node_1(&canvas).ok()?;
+        Some(canvas)
+    }
+
+    fn device_size(el: &web_sys::HtmlCanvasElement) -> (u32, u32, f32) {
+        let scale = web_sys::window()
+            .map(|w| w.device_pixel_ratio())
+            .unwrap_or(1.0)
+            .clamp(1.0, 3.0);
+        let rect = el.get_bounding_client_rect();
+        (
+            ((rect.width() * scale).round() as u32).max(1),
+            ((rect.height() * scale).round() as u32).max(1),
+            scale as f32,
+        )
+    }
+
+    fn watch_size(state: &Shared, el: &web_sys::HtmlCanvasElement) {
+        let weak = Rc::downgrade(state);
+        let target = el.clone();
+        let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_| {
+            let Some(s) = weak.upgrade() else {
+                return;
+            };
+            let (w, h, _) = device_size(&target);
+            if let Some(r) = s.borrow_mut().renderer.as_mut() {
+                r.resize(w, h);
+            }
+            request_frame(&s);
+        });
+        if let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) {
+            observer.observe(el);
+            state.borrow_mut().resize = Some((observer, callback));
+        }
+    }
+
+    /// Builds the scene's geometry on the CPU and hands it to the GPU.
+    fn upload(state: &Shared) {
+        let mut v = state.borrow_mut();
+        let v = &mut *v;
+        let Some(renderer) = v.renderer.as_mut() else {
+            return;
+        };
+        let (grid, axis) = line_colors();
+        match &v.scene {
+            Scene::Surface(s) => {
+                let grid_data = Grid {
+                    cols: s.cols,
+                    rows: s.rows(),
+                    values: s.counts.iter().map(|&c| c as f32).collect(),
+                };
+                renderer.set_mesh(&surface(&grid_data));
+                renderer.set_lines(&frame(10, grid, axis));
+            }
+            Scene::Map(services) => {
+                let points = service_points(services);
+                let mut lines = frame(10, grid, axis);
+                // A drop line from each service to the floor shows where it stands in depth.
+                for p in &points {
+                    let [x, y, z] = p.position;
+                    let c = [p.color[0], p.color[1], p.color[2], 0.5];
+                    lines.push(LineVertex {
+                        position: [x, y, z],
+                        color: c,
+                    });
+                    lines.push(LineVertex {
+                        position: [x, -1.0, z],
+                        color: c,
+                    });
+                }
+                renderer.set_lines(&lines);
+                renderer.set_points(&points);
+                v.points = points;
+            }
+        }
+    }
+
+    /// Services in the unit cube: x by requests (log), y by p95 latency (log), z by error rate;
+    /// size by requests, colour from green (no errors) to red.
+    pub(super) fn service_points(services: &[ServiceStats]) -> Vec<Point> {
+        let log = |v: f64| v.max(1e-3).log10();
+        let span = |values: Vec<f64>| {
+            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if hi - lo < 1e-9 {
+                (lo - 0.5, hi + 0.5)
+            } else {
+                (lo, hi)
+            }
+        };
+        let (rx0, rx1) = span(services.iter().map(|s| log(s.requests as f64)).collect());
+        let (ly0, ly1) = span(services.iter().map(|s| log(s.p95_ms)).collect());
+        let max_error = services.iter().map(|s| s.error_rate).fold(0.05, f64::max);
+        let max_requests = services
+            .iter()
+            .map(|s| s.requests)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let at = |v: f64, lo: f64, hi: f64| (-0.85 + 1.7 * (v - lo) / (hi - lo)) as f32;
+        services
+            .iter()
+            .map(|s| {
+                let e = (s.error_rate / max_error).clamp(0.0, 1.0) as f32;
+                Point {
+                    position: [
+                        at(log(s.requests as f64), rx0, rx1),
+                        at(log(s.p95_ms), ly0, ly1),
+                        (-0.85 + 1.7 * e),
+                    ],
+                    size: 10.0 + 22.0 * (s.requests as f64 / max_requests).sqrt() as f32,
+                    color: [0.25 + 0.7 * e, 0.75 - 0.5 * e, 0.45 - 0.2 * e, 0.92],
+                }
+            })
+            .collect()
+    }
+
+    fn request_frame(state: &Shared) {
+        if state.borrow().frame_request.is_some() || state.borrow().gone {
+            return;
+        }
+        let weak = Rc::downgrade(state);
+        let callback = Closure::<dyn FnMut(f64)>::new(move |_| {
+            if let Some(s) = weak.upgrade() {
+                // Keep the closure alive until it has returned: it is running now.
+                let _running = s.borrow_mut().frame_request.take();
+                draw(&s);
+            }
+        });
+        let Some(w) = web_sys::window() else {
+            return;
+        };
+        if let Ok(id) = w.request_animation_frame(callback.as_ref().unchecked_ref()) {
+            state.borrow_mut().frame_request = Some((id, callback));
+        }
+    }
+
+    fn draw(state: &Shared) {
+        let mut guard = state.borrow_mut();
+        let v = &mut *guard;
+        let Some(renderer) = v.renderer.as_mut() else {
+            return;
+        };
+        let (w, h) = renderer.size();
+        let view_proj = v.orbit.view_proj(w as f32 / h.max(1) as f32);
+        if !renderer.draw(&Frame {
+            view_proj,
+            lit: true,
+            clear: background(),
+        }) {
+            drop(guard);
+            request_frame(state);
+            return;
+        }
+        v.frames += 1;
+        if let Some(canvas) = &v.canvas {
+            let _ = canvas.set_attribute("data-frames", &v.frames.to_string());
+            // Labels in CSS pixels, where the canvas's box is.
+            let rect = canvas.get_bounding_client_rect();
+            let (cw, ch) = (rect.width() as f32, rect.height() as f32);
+            let place = |p: [f32; 3], text: String, class: &'static str| {
+                project(view_proj, Vec3::from(p), cw, ch).map(|(x, y)| Label { text, x, y, class })
+            };
+            let labels: Vec<Label> = match &v.scene {
+                Scene::Surface(s) => {
+                    let mut l = vec![
+                        place([-1.0, -1.0, 1.15], format_time(s.from), "x"),
+                        place([1.0, -1.0, 1.15], format_time(s.to), "x"),
+                        place([0.0, -1.0, 1.3], "time →".into(), "axis"),
+                        place([-1.15, -1.0, 1.3], "latency ↑".into(), "axis"),
+                        place(
+                            [-1.0, -1.0 + gpu::scene::SURFACE_HEIGHT + 0.08, -1.0],
+                            format!(
+                                "{} req",
+                                format_value(s.counts.iter().copied().max().unwrap_or(0) as f64)
+                            ),
+                            "axis",
+                        ),
+                    ];
+                    let rows = s.rows();
+                    for i in [0, rows / 2, rows] {
+                        if let Some(ms) = s.bounds_ms.get(i) {
+                            let z = -1.0 + 2.0 * i as f32 / rows.max(1) as f32;
+                            l.push(place(
+                                [-1.12, -1.0, z],
+                                format!("{} ms", format_value(*ms)),
+                                "z",
+                            ));
+                        }
+                    }
+                    l.into_iter().flatten().collect()
+                }
+                Scene::Map(services) => {
+                    // Where each service was drawn (CSS pixels), for tests and anyone inspecting.
+                    let marks: Vec<serde_json::Value> = services
+                        .iter()
+                        .zip(&v.points)
+                        .filter_map(|(s, p)| {
+                            let (x, y) = project(view_proj, Vec3::from(p.position), cw, ch)?;
+                            Some(serde_json::json!([s.service, x, y]))
+                        })
+                        .collect();
+                    let _ = canvas
+                        .set_attribute("data-marks", &serde_json::Value::from(marks).to_string());
+                    let mut l: Vec<Option<Label>> = services
+                        .iter()
+                        .zip(&v.points)
+                        .take(12)
+                        .map(|(s, p)| {
+                            let [x, y, z] = p.position;
+                            place([x, y + 0.09, z], s.service.clone(), "name")
+                        })
+                        .collect();
+                    l.push(place([0.0, -1.0, 1.2], "requests →".into(), "axis"));
+                    l.push(place([-1.1, 0.0, -1.0], "p95 ↑".into(), "axis"));
+                    l.push(place([-1.15, -1.0, 0.0], "errors →".into(), "axis"));
+                    l.into_iter().flatten().collect()
+                }
+            };
+            v.labels.set(labels);
+        }
+    }
+
+    impl Handlers {
+        pub fn pointer_down(self, ev: web_sys::PointerEvent) {
+            let s = self.0.get_value();
+            s.borrow_mut().drag = Some((ev.client_x() as f32, ev.client_y() as f32));
+            if let Some(target) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            {
+                let _ = target.set_pointer_capture(ev.pointer_id());
+            }
+        }
+
+        pub fn pointer_move(self, ev: web_sys::PointerEvent) {
+            let s = self.0.get_value();
+            let (x, y) = (ev.client_x() as f32, ev.client_y() as f32);
+            let dragged = {
+                let mut v = s.borrow_mut();
+                match v.drag {
+                    Some((px, py)) => {
+                        v.orbit.drag(x - px, y - py);
+                        v.drag = Some((x, y));
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if dragged {
+                s.borrow().hover.set(None);
+                request_frame(&s);
+                return;
+            }
+            let v = s.borrow();
+            let (Scene::Map(services), Some(canvas), Some(renderer)) =
+                (&v.scene, &v.canvas, &v.renderer)
+            else {
+                return;
+            };
+            let rect = canvas.get_bounding_client_rect();
+            let (cw, ch) = (rect.width() as f32, rect.height() as f32);
+            let (w, h) = renderer.size();
+            let view_proj = v.orbit.view_proj(w as f32 / h.max(1) as f32);
+            let (mx, my) = (ev.offset_x() as f32, ev.offset_y() as f32);
+            let found =
+                pick(&v.points, view_proj, cw, ch, mx, my, 6.0).and_then(|i| services.get(i));
+            v.hover.set(found.map(|s| Hover {
+                x: mx,
+                y: my,
+                title: s.service.clone(),
+                rows: vec![
+                    ("requests".into(), format_value(s.requests as f64)),
+                    ("errors".into(), format!("{:.1} %", s.error_rate * 100.0)),
+                    ("p50".into(), format!("{} ms", format_value(s.p50_ms))),
+                    ("p95".into(), format!("{} ms", format_value(s.p95_ms))),
+                    ("p99".into(), format!("{} ms", format_value(s.p99_ms))),
+                ],
+            }));
+        }
+
+        pub fn pointer_up(self, _ev: web_sys::PointerEvent) {
+            self.0.get_value().borrow_mut().drag = None;
+        }
+
+        pub fn wheel(self, ev: web_sys::WheelEvent) {
+            ev.prevent_default();
+            let s = self.0.get_value();
+            s.borrow_mut().orbit.zoom(ev.delta_y() as f32);
+            request_frame(&s);
+        }
+    }
+
+    fn css_color(name: &str) -> Option<[f64; 3]> {
+        let w = web_sys::window()?;
+        let root = w.document()?.document_element()?;
+        let value = w
+            .get_computed_style(&root)
+            .ok()??
+            .get_property_value(name)
+            .ok()?;
+        let hex = value.trim().strip_prefix('#')?;
+        if hex.len() != 6 {
+            return None;
+        }
+        let c = |i: usize| {
+            u8::from_str_radix(&hex[i..i + 2], 16)
+                .ok()
+                .map(|v| v as f64 / 255.0)
+        };
+        Some([c(0)?, c(2)?, c(4)?])
+    }
+
+    fn background() -> [f64; 4] {
+        let [r, g, b] = css_color("--chart-bg").unwrap_or([0.086, 0.106, 0.133]);
+        [r, g, b, 1.0]
+    }
+
+    fn line_colors() -> ([f32; 4], [f32; 4]) {
+        let f = |c: [f64; 3], a: f32| [c[0] as f32, c[1] as f32, c[2] as f32, a];
+        (
+            f(css_color("--chart-grid").unwrap_or([0.16, 0.19, 0.24]), 1.0),
+            f(css_color("--chart-axis").unwrap_or([0.29, 0.33, 0.38]), 1.0),
+        )
+    }
+}

@@ -1,0 +1,144 @@
+import { expect, test, type Page } from '@playwright/test';
+import { collectErrors, ingest, signIn } from '../support/actions';
+import { screenColours } from '../support/checks';
+
+// The 3-D views run on both GPU paths: the `webgpu` project starts Chromium with WebGPU on
+// SwiftShader, the default one has no WebGPU adapter, so wgpu falls back to WebGL2.
+const backend = () => (test.info().project.name === 'webgpu' ? 'WebGPU' : 'WebGL2');
+
+const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+
+/** Requests of three services over the last half hour, as entry spans. */
+async function sendRequests(page: Page) {
+  const now = Date.now();
+  for (const [service, median, errorRate] of [['map-web', 40, 0.01], ['map-checkout', 180, 0.2], ['map-search', 12, 0]] as const) {
+    const spans = Array.from({ length: 400 }, (_, i) => ({
+      trace_id: hex(32), span_id: hex(16), parent_span_id: null, name: `GET /${service}`,
+      start: now - 1_800_000 + i * 4_500, duration_ms: median * Math.exp(Math.sin(i) * 0.8),
+      status: i / 400 < errorRate ? 'error' : 'ok', attributes: {},
+    }));
+    const res = await ingest(page.request, { context: { service }, spans });
+    expect(res.status()).toBe(202);
+  }
+}
+
+const view = (page: Page) => page.getByTestId('gpu-view');
+
+async function expectDrawn(page: Page, kind: 'surface' | 'map') {
+  await expect(view(page)).toHaveAttribute('data-kind', kind);
+  await expect(view(page)).toHaveAttribute('data-status', backend(), { timeout: 20_000 });
+  await expect(page.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/);
+}
+
+test('the Overview does not download the 3-D chunk; the 3-D page does', async ({ page }) => {
+  const wasm: string[] = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  await page.goto('/');
+  await expect(page.locator('.chart-box.hydrated').first()).toBeVisible();
+  expect(wasm).toContain('/pkg/osprey_bg.wasm');
+  expect(wasm.filter((p) => p.includes('split_')), 'Overview fetched a lazy chunk').toEqual([]);
+  await signIn(page, '/explore');
+  await expectDrawn(page, 'surface');
+  expect(wasm.filter((p) => /split_explorer/.test(p))).toHaveLength(1);
+});
+
+test('the latency surface draws requests sent as spans, and orbits and zooms', async ({ page }) => {
+  const errors = collectErrors(page);
+  await sendRequests(page);
+  await signIn(page, '/explore?range=1h');
+  await expectDrawn(page, 'surface');
+  await expect(page.getByTestId('gpu-backend')).toHaveText(backend());
+  const requests = Number((await page.locator('figcaption').innerText()).match(/(\d+) requests/)![1]);
+  expect(requests, 'the 1 200 requests sent, and the demo ones').toBeGreaterThanOrEqual(1200);
+  const canvas = page.locator('.gpu-canvas');
+  // Colours of the canvas alone: the labels drawn over it are hidden while it is read.
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = 'hidden'; });
+  expect(await screenColours(page, canvas), 'the surface is blank').toBeGreaterThan(40);
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = ''; });
+  // Orbit by dragging: new frames are drawn and the axis labels move with the scene.
+  const label = page.locator('.gpu-label.x').first();
+  const before = await label.boundingBox();
+  const frames = Number(await canvas.getAttribute('data-frames'));
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 160, box.y + box.height / 2 + 40, { steps: 8 });
+  await page.mouse.up();
+  await expect.poll(async () => Number(await canvas.getAttribute('data-frames'))).toBeGreaterThan(frames);
+  await expect.poll(async () => (await label.boundingBox())?.x).not.toBe(before?.x);
+  // Zoom: the wheel moves the camera in, so the labels spread apart.
+  const spread = async () => {
+    const xs = await page.locator('.gpu-label.x').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().x));
+    return Math.abs(xs[1] - xs[0]);
+  };
+  const wide = await spread();
+  await page.mouse.wheel(0, -600);
+  await expect.poll(spread).toBeGreaterThan(wide);
+  expect(errors).toEqual([]);
+});
+
+test('the service map places services by traffic, latency and errors, and names the one under the pointer', async ({ page }) => {
+  const errors = collectErrors(page);
+  await sendRequests(page);
+  await signIn(page, '/explore?range=1h');
+  await expectDrawn(page, 'surface');
+  await page.getByRole('tab', { name: 'Service map' }).click();
+  await expectDrawn(page, 'map');
+  await expect(page).toHaveURL(/view=map/);
+  const canvas = page.locator('.gpu-canvas');
+  await expect(canvas).toHaveAttribute('data-marks', /map-checkout/);
+  const marks: [string, number, number][] = JSON.parse((await canvas.getAttribute('data-marks'))!);
+  const [, x, y] = marks.find(([name]) => name === 'map-checkout')!;
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + x + 2, box.y + y - 1);
+  const tip = page.getByTestId('gpu-tip');
+  await expect(tip).toContainText('map-checkout');
+  await expect(tip).toContainText('20.0 %');
+  await page.mouse.move(box.x + 3, box.y + 3);
+  await expect(tip).toHaveCount(0);
+  // A reload keeps the view the URL names.
+  await page.reload();
+  await expectDrawn(page, 'map');
+  expect(errors).toEqual([]);
+});
+
+test('3-D views are torn down explicitly: 30 visits and 30 view switches leave no contexts or heap behind', async ({ page }) => {
+  test.setTimeout(180_000);
+  const messages: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' || /WebGL context|CONTEXT_LOST/i.test(m.text())) messages.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => messages.push(String(e)));
+  await sendRequests(page);
+  await signIn(page, '/explore');
+  for (let i = 0; i < 30; i++) {
+    await page.goto('/explore');
+    await expectDrawn(page, 'surface');
+    await page.goto('/');
+  }
+  await page.goto('/explore');
+  await expectDrawn(page, 'surface');
+  const cdp = await page.context().newCDPSession(page);
+  const heap = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+  };
+  const tabs = ['Service map', 'Latency surface'];
+  const switchViews = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      await page.getByRole('tab', { name: tabs[i % 2] }).click();
+      await expectDrawn(page, i % 2 === 0 ? 'map' : 'surface');
+    }
+  };
+  // Each switch unmounts one GPU view and mounts another (a new canvas, device and context).
+  // Chromium keeps at most 16 WebGL contexts and warns when it must drop one: without the
+  // explicit teardown the 17th mount would say so.
+  await switchViews(4);
+  const warm = await heap();
+  await switchViews(30);
+  const after = await heap();
+  expect(messages).toEqual([]);
+  // A mounted view holds a canvas, a GPU context, closures and a few hundred label nodes:
+  // leaking each of 30 would add megabytes. 1 MiB leaves room for the allocator's and the
+  // console's noise (measured growth is recorded in BENCHMARKS.md).
+  console.log(`3-D heap: ${warm} -> ${after} bytes after 30 switches (${backend()})`);
+  expect(after - warm).toBeLessThan(1 << 20);
+});

@@ -1,0 +1,284 @@
+//! What the renderer draws, built on the CPU: lit meshes, lines and instanced points, in the
+//! layouts the shaders read. Everything here is plain data, tested natively.
+
+use bytemuck::{Pod, Zeroable};
+use glam::{Mat4, Vec3};
+
+/// A vertex of a lit surface; `value` (0 to 1) picks its colour from the palette.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct MeshVertex {
+    pub position: [f32; 3],
+    pub normal: [f32; 3],
+    pub value: f32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mesh {
+    pub vertices: Vec<MeshVertex>,
+    pub indices: Vec<u32>,
+}
+
+/// One end of a line segment (lines are drawn as a line list).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct LineVertex {
+    pub position: [f32; 3],
+    pub color: [f32; 4],
+}
+
+/// One instanced point, drawn as a round billboard `size` pixels across.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct Point {
+    pub position: [f32; 3],
+    pub size: f32,
+    pub color: [f32; 4],
+}
+
+/// Counts on a regular grid: `cols` columns (time) by `rows` rows (e.g. latency buckets),
+/// row-major from the first row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub cols: usize,
+    pub rows: usize,
+    pub values: Vec<f32>,
+}
+
+impl Grid {
+    pub fn at(&self, col: usize, row: usize) -> f32 {
+        self.values[row * self.cols + col]
+    }
+
+    /// Each value scaled into 0..1 by `ln(1 + v) / ln(1 + max)`: counts span orders of magnitude,
+    /// and the tail (the slow requests) is what a latency surface is for.
+    pub fn normalised(&self) -> Vec<f32> {
+        let max = self.values.iter().copied().fold(0.0f32, f32::max);
+        if max <= 0.0 {
+            return vec![0.0; self.values.len()];
+        }
+        let scale = 1.0 / max.ln_1p();
+        self.values
+            .iter()
+            .map(|v| v.max(0.0).ln_1p() * scale)
+            .collect()
+    }
+}
+
+/// How tall the surface stands within the unit cube.
+pub const SURFACE_HEIGHT: f32 = 1.2;
+
+/// The grid as a lit surface over the floor of the unit cube: columns along x, rows along z,
+/// height (and colour) by the normalised count. Normals by central differences.
+pub fn surface(grid: &Grid) -> Mesh {
+    let (cols, rows) = (grid.cols, grid.rows);
+    if cols < 2 || rows < 2 || grid.values.len() != cols * rows {
+        return Mesh::default();
+    }
+    let heights = grid.normalised();
+    let x = |c: usize| -1.0 + 2.0 * c as f32 / (cols - 1) as f32;
+    let z = |r: usize| -1.0 + 2.0 * r as f32 / (rows - 1) as f32;
+    let y = |c: usize, r: usize| -1.0 + heights[r * cols + c] * SURFACE_HEIGHT;
+    let mut vertices = Vec::with_capacity(cols * rows);
+    for r in 0..rows {
+        for c in 0..cols {
+            let (cl, cr) = (c.saturating_sub(1), (c + 1).min(cols - 1));
+            let (rd, ru) = (r.saturating_sub(1), (r + 1).min(rows - 1));
+            let dx = Vec3::new(x(cr) - x(cl), y(cr, r) - y(cl, r), 0.0);
+            let dz = Vec3::new(0.0, y(c, ru) - y(c, rd), z(ru) - z(rd));
+            let normal = dz.cross(dx).normalize_or(Vec3::Y);
+            vertices.push(MeshVertex {
+                position: [x(c), y(c, r), z(r)],
+                normal: normal.to_array(),
+                value: heights[r * cols + c],
+            });
+        }
+    }
+    let mut indices = Vec::with_capacity((cols - 1) * (rows - 1) * 6);
+    for r in 0..rows - 1 {
+        for c in 0..cols - 1 {
+            let i = (r * cols + c) as u32;
+            let (right, up) = (i + 1, i + cols as u32);
+            indices.extend_from_slice(&[i, up, right, right, up, up + 1]);
+        }
+    }
+    Mesh { vertices, indices }
+}
+
+/// The floor grid and the three axes of the unit cube, `divisions` lines each way.
+pub fn frame(divisions: usize, color: [f32; 4], axis: [f32; 4]) -> Vec<LineVertex> {
+    let mut lines = Vec::new();
+    let mut seg = |a: [f32; 3], b: [f32; 3], color: [f32; 4]| {
+        lines.push(LineVertex { position: a, color });
+        lines.push(LineVertex { position: b, color });
+    };
+    let n = divisions.max(1);
+    for i in 0..=n {
+        let t = -1.0 + 2.0 * i as f32 / n as f32;
+        seg([t, -1.0, -1.0], [t, -1.0, 1.0], color);
+        seg([-1.0, -1.0, t], [1.0, -1.0, t], color);
+    }
+    seg([-1.0, -1.0, -1.0], [1.0, -1.0, -1.0], axis);
+    seg([-1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], axis);
+    seg([-1.0, -1.0, -1.0], [-1.0, -1.0, 1.0], axis);
+    lines
+}
+
+/// The point nearest to pixel (`x`, `y`) within `radius` pixels (plus its own size), if any.
+/// CPU picking: projecting a few thousand points is cheaper than a GPU read-back.
+pub fn pick(
+    points: &[Point],
+    view_proj: Mat4,
+    width: f32,
+    height: f32,
+    x: f32,
+    y: f32,
+    radius: f32,
+) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, p) in points.iter().enumerate() {
+        let Some((px, py)) =
+            crate::camera::project(view_proj, Vec3::from(p.position), width, height)
+        else {
+            continue;
+        };
+        let d = ((px - x).powi(2) + (py - y).powi(2)).sqrt();
+        if d <= radius + p.size * 0.5 && best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((i, d));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// The palette the surfaces use (a perceptual blue → teal → yellow ramp), for CSS legends; the
+/// shaders hold the same stops.
+pub const PALETTE: [[f32; 3]; 5] = [
+    [0.18, 0.20, 0.55],
+    [0.13, 0.45, 0.70],
+    [0.10, 0.66, 0.62],
+    [0.55, 0.80, 0.30],
+    [0.99, 0.85, 0.20],
+];
+
+/// The palette's colour at `t` (0 to 1).
+pub fn palette(t: f32) -> [f32; 3] {
+    let t = t.clamp(0.0, 1.0) * (PALETTE.len() - 1) as f32;
+    let i = (t.floor() as usize).min(PALETTE.len() - 2);
+    let f = t - i as f32;
+    let (a, b) = (PALETTE[i], PALETTE[i + 1]);
+    [
+        a[0] + (b[0] - a[0]) * f,
+        a[1] + (b[1] - a[1]) * f,
+        a[2] + (b[2] - a[2]) * f,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::Orbit;
+
+    fn grid(cols: usize, rows: usize, f: impl Fn(usize, usize) -> f32) -> Grid {
+        let mut values = Vec::new();
+        for r in 0..rows {
+            for c in 0..cols {
+                values.push(f(c, r));
+            }
+        }
+        Grid { cols, rows, values }
+    }
+
+    #[test]
+    fn a_surface_has_a_vertex_per_cell_and_two_triangles_per_square() {
+        let m = surface(&grid(200, 200, |c, r| (c * r) as f32));
+        assert_eq!(m.vertices.len(), 40_000);
+        assert_eq!(m.indices.len(), 199 * 199 * 6);
+        assert!(m.indices.iter().all(|&i| (i as usize) < m.vertices.len()));
+    }
+
+    #[test]
+    fn heights_follow_counts_and_the_peak_is_brightest() {
+        let m = surface(&grid(
+            5,
+            4,
+            |c, r| if (c, r) == (2, 1) { 1000.0 } else { 1.0 },
+        ));
+        let peak = &m.vertices[5 + 2];
+        assert_eq!(peak.value, 1.0);
+        assert!((peak.position[1] - (-1.0 + SURFACE_HEIGHT)).abs() < 1e-6);
+        assert!(m
+            .vertices
+            .iter()
+            .all(|v| v.value <= peak.value && v.position[1] >= -1.0));
+    }
+
+    #[test]
+    fn a_flat_grid_points_its_normals_up() {
+        let m = surface(&grid(4, 3, |_, _| 7.0));
+        for v in &m.vertices {
+            assert!(
+                (Vec3::from(v.normal) - Vec3::Y).length() < 1e-5,
+                "{:?}",
+                v.normal
+            );
+        }
+        let empty = surface(&grid(4, 3, |_, _| 0.0));
+        assert!(empty.vertices.iter().all(|v| v.value == 0.0));
+    }
+
+    #[test]
+    fn triangles_face_up_so_back_face_culling_keeps_the_top() {
+        let m = surface(&grid(3, 3, |_, _| 1.0));
+        for t in m.indices.chunks(3) {
+            let p = |i: u32| Vec3::from(m.vertices[i as usize].position);
+            let n = (p(t[1]) - p(t[0])).cross(p(t[2]) - p(t[0]));
+            assert!(n.y > 0.0, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn degenerate_grids_make_no_mesh() {
+        assert_eq!(surface(&grid(1, 5, |_, _| 1.0)), Mesh::default());
+        assert_eq!(
+            surface(&Grid {
+                cols: 3,
+                rows: 3,
+                values: vec![1.0]
+            }),
+            Mesh::default()
+        );
+    }
+
+    #[test]
+    fn picking_finds_the_point_under_the_cursor() {
+        let cam = Orbit::default();
+        let vp = cam.view_proj(1.0);
+        let points = [
+            Point {
+                position: [-0.8, -0.8, 0.0],
+                size: 10.0,
+                color: [1.0; 4],
+            },
+            Point {
+                position: [0.5, 0.5, 0.5],
+                size: 10.0,
+                color: [1.0; 4],
+            },
+        ];
+        let (x, y) = crate::camera::project(vp, Vec3::new(0.5, 0.5, 0.5), 600.0, 600.0).unwrap();
+        assert_eq!(
+            pick(&points, vp, 600.0, 600.0, x + 3.0, y - 2.0, 6.0),
+            Some(1)
+        );
+        assert_eq!(pick(&points, vp, 600.0, 600.0, 2.0, 2.0, 6.0), None);
+    }
+
+    #[test]
+    fn the_palette_runs_from_its_first_to_its_last_stop() {
+        assert_eq!(palette(0.0), PALETTE[0]);
+        assert_eq!(palette(1.0), PALETTE[4]);
+        assert_eq!(palette(7.0), PALETTE[4]);
+        let mid = palette(0.5);
+        assert_eq!(mid, PALETTE[2]);
+    }
+}
