@@ -889,6 +889,63 @@ pub struct ServiceStats {
     pub p99_ms: f64,
 }
 
+/// Spans as the scatter draws them, decoded from `GET /api/v1/spans/points` (the server's
+/// `pack_points` writes that format).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanPoints {
+    /// Unix ms that `starts` count from.
+    pub origin: i64,
+    pub starts: Vec<f32>,
+    pub durations_ms: Vec<f32>,
+    pub failed: Vec<bool>,
+    pub truncated: bool,
+}
+
+impl SpanPoints {
+    pub fn decode(bytes: &[u8]) -> Option<SpanPoints> {
+        let origin = i64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?);
+        let count = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize;
+        let truncated = *bytes.get(12)? == 1;
+        let body = bytes.get(16..)?;
+        if body.len() != count.checked_mul(9)? {
+            return None;
+        }
+        let floats = |at: usize| -> Vec<f32> {
+            body[at..at + count * 4]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        Some(SpanPoints {
+            origin,
+            starts: floats(0),
+            durations_ms: floats(count * 4),
+            failed: body[count * 8..].iter().map(|&b| b == 1).collect(),
+            truncated,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
+/// One span found in a region of the span scatter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanHit {
+    pub trace_id: String,
+    pub span_id: String,
+    pub name: String,
+    pub service: String,
+    pub start: i64,
+    pub duration_ms: f64,
+    pub status: String,
+}
+
 /// Requests over time by latency, counted from entry spans: what the latency surface and the
 /// latency heatmap draw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ async function sendRequests(page: Page) {
 
 const view = (page: Page) => page.getByTestId('gpu-view');
 
-async function expectDrawn(page: Page, kind: 'surface' | 'map') {
+async function expectDrawn(page: Page, kind: 'surface' | 'map' | 'heatmap' | 'scatter') {
   await expect(view(page)).toHaveAttribute('data-kind', kind);
   await expect(view(page)).toHaveAttribute('data-status', backend(), { timeout: 20_000 });
   await expect(page.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/);
@@ -102,6 +102,74 @@ test('the service map places services by traffic, latency and errors, and names 
   expect(errors).toEqual([]);
 });
 
+/** The colours of the canvas alone, with the labels over it hidden while it is read. */
+async function canvasColours(page: Page) {
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = 'hidden'; });
+  const n = await screenColours(page, page.locator('.gpu-canvas'));
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = ''; });
+  return n;
+}
+
+const ticks = (page: Page) => page.locator('.gpu-label.x').allInnerTexts();
+
+test('the latency heatmap is the surface from above, and pans and zooms', async ({ page }) => {
+  const errors = collectErrors(page);
+  await sendRequests(page);
+  await signIn(page, '/explore?view=heatmap');
+  await expectDrawn(page, 'heatmap');
+  expect(await canvasColours(page), 'the heatmap is blank').toBeGreaterThan(20);
+  const canvas = page.locator('.gpu-canvas');
+  const box = (await canvas.boundingBox())!;
+  const before = await ticks(page);
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 - 200, box.y + box.height / 2, { steps: 6 });
+  await page.mouse.up();
+  await expect.poll(() => ticks(page), 'panning moves the time axis').not.toEqual(before);
+  const panned = await ticks(page);
+  await page.mouse.wheel(0, -500);
+  await expect.poll(() => ticks(page), 'zooming changes the time axis').not.toEqual(panned);
+  expect(errors).toEqual([]);
+});
+
+test('the span scatter draws every span, and a brushed region lists its slowest spans', async ({ page }) => {
+  const errors = collectErrors(page);
+  await sendRequests(page);
+  await signIn(page, '/explore?range=1h');
+  await expectDrawn(page, 'surface'); // hydrated: the tabs answer clicks
+  await page.getByRole('tab', { name: 'Span scatter' }).click();
+  await expectDrawn(page, 'scatter');
+  const canvas = page.locator('.gpu-canvas');
+  await expect(canvas).toHaveAttribute('data-points', /^\d+$/);
+  expect(Number(await canvas.getAttribute('data-points'))).toBeGreaterThanOrEqual(1200);
+  expect(await canvasColours(page), 'the scatter is blank').toBeGreaterThan(10);
+  // Shift-drag across the whole plot: its slowest spans are listed, slowest first, and open
+  // their traces.
+  const box = (await canvas.boundingBox())!;
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + 2, box.y + 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height - 2, { steps: 6 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  const rows = page.getByTestId('span-hits').locator('tbody tr');
+  await expect(rows).toHaveCount(50);
+  const ms = await rows.locator('td.num').allInnerTexts();
+  const values = ms.map((t) => parseFloat(t));
+  expect(values).toEqual([...values].sort((a, b) => b - a));
+  // Brushing only the fast half of the plot lists faster spans than the slowest above.
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height - 2, { steps: 6 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await expect.poll(async () => parseFloat(await rows.first().locator('td.num').innerText())).toBeLessThan(values[0]);
+  await rows.first().locator('a').click();
+  await expect(page).toHaveURL(/\/traces\/[0-9a-f]{32}/);
+  expect(errors).toEqual([]);
+});
+
 test('3-D views are torn down explicitly: 30 visits and 30 view switches leave no contexts or heap behind', async ({ page }) => {
   test.setTimeout(180_000);
   const messages: string[] = [];
@@ -121,11 +189,12 @@ test('3-D views are torn down explicitly: 30 visits and 30 view switches leave n
     await cdp.send('HeapProfiler.collectGarbage');
     return (await cdp.send('Runtime.getHeapUsage')).usedSize;
   };
-  const tabs = ['Service map', 'Latency surface'];
+  const tabs = [['Service map', 'map'], ['Latency heatmap', 'heatmap'], ['Span scatter', 'scatter'], ['Latency surface', 'surface']] as const;
   const switchViews = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      await page.getByRole('tab', { name: tabs[i % 2] }).click();
-      await expectDrawn(page, i % 2 === 0 ? 'map' : 'surface');
+      const [name, kind] = tabs[i % tabs.length];
+      await page.getByRole('tab', { name }).click();
+      await expectDrawn(page, kind);
     }
   };
   // Each switch unmounts one GPU view and mounts another (a new canvas, device and context).

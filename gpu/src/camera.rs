@@ -111,6 +111,19 @@ impl Window2d {
     }
 }
 
+/// Looks straight down on the unit cube through `window` (world x across, world z up the
+/// screen), flat: a surface seen this way is a heatmap. Higher points are nearer, so the floor
+/// grid shows only where the surface is empty.
+pub fn top_down(window: &Window2d) -> Mat4 {
+    let swizzle = Mat4::from_cols(
+        Vec4::new(1.0, 0.0, 0.0, 0.0),
+        Vec4::new(0.0, 0.0, -0.25, 0.0),
+        Vec4::new(0.0, 1.0, 0.0, 0.0),
+        Vec4::new(0.0, 0.0, 0.5, 1.0),
+    );
+    window.matrix((0.0, 0.0)) * swizzle
+}
+
 /// Where a world point lands on screen, in pixels from the top left, or None behind the camera.
 pub fn project(view_proj: Mat4, point: Vec3, width: f32, height: f32) -> Option<(f32, f32)> {
     let clip = view_proj * point.extend(1.0);
@@ -179,6 +192,28 @@ mod tests {
         let b = corner(w.x1, w.y1);
         assert!((a.x + 1.0).abs() < 1e-4 && (a.y + 1.0).abs() < 1e-4, "{a}");
         assert!((b.x - 1.0).abs() < 1e-4 && (b.y - 1.0).abs() < 1e-4, "{b}");
+    }
+
+    #[test]
+    fn looking_down_maps_x_across_and_z_up_with_depth_by_height() {
+        let w = Window2d {
+            x0: -1.0,
+            x1: 1.0,
+            y0: -1.0,
+            y1: 1.0,
+        };
+        let m = top_down(&w);
+        let floor = m * Vec4::new(1.0, -1.0, 1.0, 1.0);
+        assert!(
+            (floor.x - 1.0).abs() < 1e-6 && (floor.y - 1.0).abs() < 1e-6,
+            "{floor}"
+        );
+        let peak = m * Vec4::new(-1.0, 0.2, -1.0, 1.0);
+        assert!(
+            (peak.x + 1.0).abs() < 1e-6 && (peak.y + 1.0).abs() < 1e-6,
+            "{peak}"
+        );
+        assert!(peak.z < floor.z && (0.0..=1.0).contains(&peak.z) && floor.z <= 1.0);
     }
 
     #[test]

@@ -146,6 +146,8 @@ async fn every_management_endpoint_checks_the_role() {
         ("GET", "/api/v1/traces", None, Role::Viewer),
         ("GET", "/api/v1/logs", None, Role::Viewer),
         ("GET", "/api/v1/services", None, Role::Viewer),
+        ("GET", "/api/v1/spans", None, Role::Viewer),
+        ("GET", "/api/v1/spans/points", None, Role::Viewer),
         ("GET", "/api/v1/security/events", None, Role::Viewer),
         ("GET", "/api/v1/security/findings", None, Role::Viewer),
         (

@@ -933,6 +933,44 @@ async fn errors_traces_and_logs_are_served() {
     assert_eq!(services["services"][0]["requests"], 1);
     assert_eq!(services["services"][0]["error_rate"], 1.0);
     assert_eq!(services["services"][0]["p95_ms"], 250.0);
+
+    // The span scatter's points (packed binary) and a brushed region's spans.
+    let resp = h
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/spans/points")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let points = app::model::SpanPoints::decode(&bytes).expect("packed points");
+    assert_eq!(
+        (points.len(), points.durations_ms[0], points.failed[0]),
+        (1, 250.0, true)
+    );
+    assert_eq!(points.origin + points.starts[0] as i64, now - 2_100);
+    let (status, found) = get(&h.router, "/api/v1/spans?min_ms=200&max_ms=300").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["spans"][0]["trace_id"], trace);
+    assert_eq!(found["spans"][0]["name"], "POST /cart");
+    let (_, none) = get(&h.router, "/api/v1/spans?min_ms=300&max_ms=400").await;
+    assert_eq!(none["spans"].as_array().unwrap().len(), 0);
+    let (status, reply) = get(&h.router, "/api/v1/spans?min_ms=300&max_ms=200").await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        Some("max_ms"),
+    );
     let (status, reply) = get(&h.router, "/api/v1/traces/not-a-trace").await;
     assert_error(
         status,

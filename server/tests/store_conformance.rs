@@ -1224,6 +1224,44 @@ mod cases {
             .await
             .unwrap()
             .is_empty());
+        // Every span for the scatter, newest first; and a brushed box, slowest first.
+        let points = store.span_points(T0, T0 + 10_000, None, 10).await.unwrap();
+        assert_eq!(
+            points,
+            vec![
+                (T0 + 1000, 5.0, false),
+                (T0 + 10, 80.0, true),
+                (T0, 120.0, false)
+            ]
+        );
+        assert_eq!(
+            store
+                .span_points(T0, T0 + 10_000, Some("web"), 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let boxed = osprey::store::SpanBox {
+            from: T0,
+            to: T0 + 500,
+            min_ms: 50.0,
+            max_ms: 200.0,
+            service: None,
+            limit: 10,
+        };
+        let hits = store.spans_in(&boxed).await.unwrap();
+        let names: Vec<_> = hits
+            .iter()
+            .map(|h| (h.name.as_str(), h.trace_id.as_str()))
+            .collect();
+        assert_eq!(names, vec![("GET /cart", A), ("SELECT cart", A)]);
+        let narrow = osprey::store::SpanBox {
+            max_ms: 100.0,
+            service: Some("db".into()),
+            ..boxed
+        };
+        assert!(store.spans_in(&narrow).await.unwrap().is_empty());
     }
 
     pub async fn logs_are_searched_newest_first(store: Arc<dyn Store>) {

@@ -1,12 +1,14 @@
-//! The 3-D views, drawn on the GPU (wgpu: WebGPU, else WebGL2): a latency surface — requests by
-//! time and latency as a lit surface to orbit and zoom — and a service map — services by
-//! traffic, latency and error rate, with the one under the pointer named.
+//! The GPU views (wgpu: WebGPU, else WebGL2): a latency surface — requests by time and latency
+//! as a lit surface to orbit and zoom —, a service map — services by traffic, latency and error
+//! rate, the one under the pointer named —, and two dense 2-D views that pan and zoom: the
+//! latency heatmap (the surface seen from above) and a scatter of every span (up to a million),
+//! where shift-dragging a region lists its slowest spans.
 //!
 //! Switching views unmounts one GPU view and mounts the next; each tears its device, buffers
 //! and (on WebGL2) its context down explicitly as it goes, so switching a hundred times leaves
 //! nothing behind.
 
-use crate::model::{format_time, LatencySurface, ServiceStats};
+use crate::model::{format_time, LatencySurface, ServiceStats, SpanHit};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +16,16 @@ use serde::{Deserialize, Serialize};
 pub enum ExploreView {
     Surface,
     Map,
+    Heatmap,
+    Scatter,
 }
 
 impl ExploreView {
     pub fn parse(text: &str) -> ExploreView {
         match text {
             "map" => ExploreView::Map,
+            "heatmap" => ExploreView::Heatmap,
+            "scatter" => ExploreView::Scatter,
             _ => ExploreView::Surface,
         }
     }
@@ -28,6 +34,8 @@ impl ExploreView {
         match self {
             ExploreView::Surface => "surface",
             ExploreView::Map => "map",
+            ExploreView::Heatmap => "heatmap",
+            ExploreView::Scatter => "scatter",
         }
     }
 }
@@ -37,12 +45,37 @@ impl ExploreView {
 pub enum Scene {
     Surface(LatencySurface),
     Map(Vec<ServiceStats>),
+    Heatmap(LatencySurface),
+    /// Every span of `[from, to)` (of one service when not empty), fetched by the view.
+    Scatter {
+        from: i64,
+        to: i64,
+        service: String,
+    },
+}
+
+impl Scene {
+    fn kind(&self) -> &'static str {
+        match self {
+            Scene::Surface(_) => "surface",
+            Scene::Map(_) => "map",
+            Scene::Heatmap(_) => "heatmap",
+            Scene::Scatter { .. } => "scatter",
+        }
+    }
+
+    /// Drawn flat, panned and zoomed (rather than orbited).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn is_flat(&self) -> bool {
+        matches!(self, Scene::Heatmap(_) | Scene::Scatter { .. })
+    }
 }
 
 #[island(lazy)]
 pub fn Explorer(
     surface: LatencySurface,
     services: Vec<ServiceStats>,
+    service: String,
     initial: ExploreView,
 ) -> impl IntoView {
     let current = RwSignal::new(initial);
@@ -63,10 +96,17 @@ pub fn Explorer(
         <div class="explore-tabs" role="tablist" aria-label="3-D views">
             {tab(ExploreView::Surface, "Latency surface")}
             {tab(ExploreView::Map, "Service map")}
+            {tab(ExploreView::Heatmap, "Latency heatmap")}
+            {tab(ExploreView::Scatter, "Span scatter")}
         </div>
-        {move || match current.get() {
-            ExploreView::Surface => view! { <GpuView scene=Scene::Surface(surface.clone())/> }.into_any(),
-            ExploreView::Map => view! { <GpuView scene=Scene::Map(services.clone())/> }.into_any(),
+        {move || {
+            let scene = match current.get() {
+                ExploreView::Surface => Scene::Surface(surface.clone()),
+                ExploreView::Map => Scene::Map(services.clone()),
+                ExploreView::Heatmap => Scene::Heatmap(surface.clone()),
+                ExploreView::Scatter => Scene::Scatter { from: surface.from, to: surface.to, service: service.clone() },
+            };
+            view! { <GpuView scene/> }
         }}
     }
 }
@@ -95,13 +135,14 @@ fn GpuView(scene: Scene) -> impl IntoView {
     let status = RwSignal::new(String::from("starting"));
     let labels = RwSignal::new(Vec::<Label>::new());
     let hover = RwSignal::new(None::<Hover>);
-    let kind = match &scene {
-        Scene::Surface(_) => "surface",
-        Scene::Map(_) => "map",
-    };
+    // A region being brushed (CSS pixels: left, top, width, height) and the spans found in it.
+    let brush = RwSignal::new(None::<(f32, f32, f32, f32)>);
+    let hits = RwSignal::new(None::<Result<Vec<SpanHit>, String>>);
+    let kind = scene.kind();
     let empty = match &scene {
-        Scene::Surface(s) => s.requests == 0,
+        Scene::Surface(s) | Scene::Heatmap(s) => s.requests == 0,
         Scene::Map(list) => list.is_empty(),
+        Scene::Scatter { .. } => false,
     };
     let caption = match &scene {
         Scene::Surface(s) => format!(
@@ -114,9 +155,27 @@ fn GpuView(scene: Scene) -> impl IntoView {
             "{} services · x: requests (log) · y: p95 latency (log) · z: error rate · hover a service",
             list.len()
         ),
+        Scene::Heatmap(s) => format!(
+            "{} requests by time and latency · drag to pan, scroll to zoom",
+            s.requests
+        ),
+        Scene::Scatter { .. } => {
+            "every span by start and duration (log) · drag to pan, scroll to zoom, shift-drag to list a region's spans".to_string()
+        }
     };
     #[cfg(feature = "hydrate")]
-    let handlers = browser::mount(stage, scene, status, labels, hover, caption.clone());
+    let handlers = browser::mount(
+        stage,
+        scene,
+        browser::Outputs {
+            status,
+            labels,
+            hover,
+            brush,
+            hits,
+        },
+        caption.clone(),
+    );
     #[cfg(not(feature = "hydrate"))]
     let _ = (scene, &stage);
     let on_down = move |ev: leptos::ev::PointerEvent| {
@@ -162,19 +221,43 @@ fn GpuView(scene: Scene) -> impl IntoView {
                         {h.rows.into_iter().map(|(k, v)| view! { <div class="tooltip-row">{k}<b>{v}</b></div> }).collect_view()}
                     </div>
                 })}
+                {move || brush.get().map(|(x, y, w, h)| view! {
+                    <div class="gpu-brush" style:left=format!("{x}px") style:top=format!("{y}px")
+                        style:width=format!("{w}px") style:height=format!("{h}px")></div>
+                })}
                 {empty.then(|| view! { <p class="gpu-message">"No requests in this range yet: send spans (OTLP or the JSON API) and they appear here."</p> })}
                 {move || status.get().strip_prefix("error: ").map(|m| view! { <p class="gpu-message" role="alert">{m.to_string()}</p> })}
             </div>
             <figcaption>
                 <span>
                     {caption}
-                    {(kind == "surface").then(|| view! { " · fewer" <span class="gpu-legend"></span> "more requests" })}
+                    {matches!(kind, "surface" | "heatmap").then(|| view! { " · fewer" <span class="gpu-legend"></span> "more requests" })}
                 </span>
                 <span class="gpu-backend" data-testid="gpu-backend">{move || {
                     let s = status.get();
                     if s.starts_with("error") || s == "starting" { String::new() } else { s }
                 }}</span>
             </figcaption>
+            {move || hits.get().map(|found| match found {
+                Err(e) => view! { <p class="error" role="alert">"Cannot list the spans: " {e}</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="span-hits">"No spans in that region."</p> }.into_any(),
+                Ok(list) => view! {
+                    <table class="table span-hits" data-testid="span-hits">
+                        <thead><tr><th>"Span"</th><th>"Service"</th><th>"Started"</th><th class="num">"Duration"</th><th>"Status"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|s| view! {
+                                <tr>
+                                    <td><a href=format!("/traces/{}", s.trace_id)>{s.name}</a></td>
+                                    <td>{s.service}</td>
+                                    <td>{crate::model::format_datetime(s.start)}</td>
+                                    <td class="num">{format!("{} ms", crate::model::format_value(s.duration_ms))}</td>
+                                    <td class=format!("status-{}", s.status)>{s.status.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
         </figure>
     }
 }
@@ -182,9 +265,9 @@ fn GpuView(scene: Scene) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::{ExploreView, Hover, Label, Scene};
-    use crate::model::{format_time, format_value, ServiceStats};
+    use crate::model::{format_time, format_value, ServiceStats, SpanHit, SpanPoints};
     use glam::Vec3;
-    use gpu::camera::{project, Orbit};
+    use gpu::camera::{project, top_down, Orbit, Window2d};
     use gpu::render::{Frame, Renderer};
     use gpu::scene::{frame, pick, surface, Grid, LineVertex, Point};
     use leptos::prelude::*;
@@ -202,17 +285,30 @@ mod browser {
         canvas: Option<web_sys::HtmlCanvasElement>,
         renderer: Option<Renderer>,
         orbit: Orbit,
+        /// What the flat views show, in their data units.
+        window: Window2d,
         /// Service map points, for picking.
         points: Vec<Point>,
         drag: Option<(f32, f32)>,
+        /// Where a brush started (CSS pixels within the canvas).
+        brushing: Option<(f32, f32)>,
         frame_request: Option<(i32, FrameCallback)>,
         resize: Option<(web_sys::ResizeObserver, ResizeCallback)>,
         /// Set when the view unmounts: a renderer still starting is destroyed as it arrives.
         gone: bool,
-        labels: RwSignal<Vec<Label>>,
-        hover: RwSignal<Option<Hover>>,
+        out: Outputs,
         /// Frames drawn, for tests and benchmarks.
         frames: u32,
+    }
+
+    /// What a view shows besides its canvas.
+    #[derive(Clone, Copy)]
+    pub struct Outputs {
+        pub status: RwSignal<String>,
+        pub labels: RwSignal<Vec<Label>>,
+        pub hover: RwSignal<Option<Hover>>,
+        pub brush: RwSignal<Option<(f32, f32, f32, f32)>>,
+        pub hits: RwSignal<Option<Result<Vec<SpanHit>, String>>>,
     }
 
     type Shared = Rc<RefCell<View>>;
@@ -235,11 +331,10 @@ mod browser {
     pub fn mount(
         stage: NodeRef<leptos::html::Div>,
         scene: Scene,
-        status: RwSignal<String>,
-        labels: RwSignal<Vec<Label>>,
-        hover: RwSignal<Option<Hover>>,
+        out: Outputs,
         caption: String,
     ) -> Handlers {
+        let status = out.status;
         // The surface stands on the floor of the cube: look a little below its middle.
         let orbit = match scene {
             Scene::Surface(_) => Orbit {
@@ -251,19 +346,26 @@ mod browser {
                 distance: 5.2,
                 ..Orbit::default()
             },
+            Scene::Heatmap(_) | Scene::Scatter { .. } => Orbit::default(),
         };
         let state: Shared = Rc::new(RefCell::new(View {
             orbit,
             scene,
             canvas: None,
             renderer: None,
+            window: Window2d {
+                x0: -1.0,
+                x1: 1.0,
+                y0: -1.0,
+                y1: 1.0,
+            },
+            brushing: None,
             points: Vec::new(),
             drag: None,
             frame_request: None,
             resize: None,
             gone: false,
-            labels,
-            hover,
+            out,
             frames: 0,
         }));
         let s = state.clone();
@@ -288,10 +390,24 @@ mod browser {
                             renderer.destroy();
                             return;
                         }
-                        status.set(renderer.backend_name().to_string());
+                        let backend = renderer.backend_name().to_string();
                         s.borrow_mut().renderer = Some(renderer);
-                        upload(&s);
                         watch_size(&s, &el);
+                        let scatter = match &s.borrow().scene {
+                            Scene::Scatter { from, to, service } => {
+                                Some((*from, *to, service.clone()))
+                            }
+                            _ => None,
+                        };
+                        if let Some((from, to, service)) = scatter {
+                            if let Err(e) = load_scatter(&s, from, to, &service).await {
+                                status.set(format!("error: Cannot load the spans: {e}"));
+                                return;
+                            }
+                        } else {
+                            upload(&s);
+                        }
+                        status.set(backend);
                         request_frame(&s);
                     }
                     Err(message) => status.set(format!("error: {message}")),
@@ -382,7 +498,7 @@ mod browser {
         };
         let (grid, axis) = line_colors();
         match &v.scene {
-            Scene::Surface(s) => {
+            Scene::Surface(s) | Scene::Heatmap(s) => {
                 let grid_data = Grid {
                     cols: s.cols,
                     rows: s.rows(),
@@ -411,7 +527,110 @@ mod browser {
                 renderer.set_points(&points);
                 v.points = points;
             }
+            Scene::Scatter { .. } => {}
         }
+    }
+
+    /// Fetches every span of the range (packed binary) and hands them to the GPU as points:
+    /// x the start (ms after the range's start), y log10 of the duration.
+    async fn load_scatter(state: &Shared, from: i64, to: i64, service: &str) -> Result<(), String> {
+        let mut url = format!("/api/v1/spans/points?from={from}&to={to}");
+        if !service.is_empty() {
+            url.push_str(&format!("&service={}", crate::model::query_encode(service)));
+        }
+        let bytes = fetch(&url).await?;
+        let spans = SpanPoints::decode(&bytes).ok_or("the answer is not in the expected format")?;
+        let shift = (spans.origin - from) as f32;
+        let points: Vec<Point> = (0..spans.len())
+            .map(|i| Point {
+                position: [
+                    spans.starts[i] + shift,
+                    spans.durations_ms[i].max(1e-3).log10(),
+                    0.0,
+                ],
+                size: 3.0,
+                color: if spans.failed[i] {
+                    [0.94, 0.27, 0.27, 0.9]
+                } else {
+                    [0.30, 0.60, 1.0, 0.45]
+                },
+            })
+            .collect();
+        let (lo, hi) = points
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.position[1]), hi.max(p.position[1]))
+            });
+        let (lo, hi) = if lo.is_finite() {
+            (lo as f64 - 0.2, hi as f64 + 0.2)
+        } else {
+            (-1.0, 4.0)
+        };
+        let mut v = state.borrow_mut();
+        let Some(renderer) = v.renderer.as_mut() else {
+            return Ok(()); // gone while loading
+        };
+        renderer.set_points(&points);
+        v.window = Window2d {
+            x0: 0.0,
+            x1: (to - from) as f64,
+            y0: lo,
+            y1: hi,
+        };
+        if let Some(canvas) = &v.canvas {
+            let _ = canvas.set_attribute("data-points", &points.len().to_string());
+        }
+        Ok(())
+    }
+
+    async fn fetch(url: &str) -> Result<Vec<u8>, String> {
+        use wasm_bindgen_futures::JsFuture;
+        let window = web_sys::window().ok_or("no window")?;
+        let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+            .await
+            .map_err(|_| "the request failed".to_string())?
+            .unchecked_into();
+        let body = JsFuture::from(response.array_buffer().map_err(|_| "no body")?)
+            .await
+            .map_err(|_| "the body could not be read".to_string())?;
+        let bytes = js_sys::Uint8Array::new(&body).to_vec();
+        if !response.ok() {
+            return Err(format!(
+                "{} {}",
+                response.status(),
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Lists the slowest spans inside a brushed region of the scatter.
+    async fn load_hits(
+        out: Outputs,
+        from: i64,
+        to: i64,
+        min_ms: f64,
+        max_ms: f64,
+        service: String,
+    ) {
+        let mut url =
+            format!("/api/v1/spans?from={from}&to={to}&min_ms={min_ms}&max_ms={max_ms}&limit=50");
+        if !service.is_empty() {
+            url.push_str(&format!(
+                "&service={}",
+                crate::model::query_encode(&service)
+            ));
+        }
+        let found = fetch(&url).await.and_then(|bytes| {
+            #[derive(serde::Deserialize)]
+            struct Answer {
+                spans: Vec<SpanHit>,
+            }
+            serde_json::from_slice::<Answer>(&bytes)
+                .map(|a| a.spans)
+                .map_err(|e| e.to_string())
+        });
+        out.hits.set(Some(found));
     }
 
     /// Services in the unit cube: x by requests (log), y by p95 latency (log), z by error rate;
@@ -481,10 +700,14 @@ mod browser {
             return;
         };
         let (w, h) = renderer.size();
-        let view_proj = v.orbit.view_proj(w as f32 / h.max(1) as f32);
+        let view_proj = match &v.scene {
+            Scene::Heatmap(_) => top_down(&v.window),
+            Scene::Scatter { .. } => v.window.matrix((0.0, 0.0)),
+            _ => v.orbit.view_proj(w as f32 / h.max(1) as f32),
+        };
         if !renderer.draw(&Frame {
             view_proj,
-            lit: true,
+            lit: !v.scene.is_flat(),
             clear: background(),
         }) {
             drop(guard);
@@ -555,15 +778,80 @@ mod browser {
                     l.push(place([-1.15, -1.0, 0.0], "errors →".into(), "axis"));
                     l.into_iter().flatten().collect()
                 }
+                Scene::Heatmap(s) => {
+                    let rows = s.rows().max(1) as f64;
+                    let time = |x: f64| s.from + ((x + 1.0) / 2.0 * (s.to - s.from) as f64) as i64;
+                    let latency = |z: f64| {
+                        let r = ((z + 1.0) / 2.0 * rows).clamp(0.0, rows);
+                        let (lo, hi) = (s.bounds_ms[0], s.bounds_ms[s.rows()]);
+                        lo * (hi / lo).powf(r / rows)
+                    };
+                    ticks(
+                        &v.window,
+                        cw,
+                        ch,
+                        |x| format_time(time(x)),
+                        |z| format!("{} ms", format_value(latency(z))),
+                    )
+                }
+                Scene::Scatter { from, .. } => {
+                    let from = *from;
+                    ticks(
+                        &v.window,
+                        cw,
+                        ch,
+                        |x| format_time(from + x as i64),
+                        |y| format!("{} ms", format_value(10f64.powf(y))),
+                    )
+                }
             };
-            v.labels.set(labels);
+            v.out.labels.set(labels);
         }
+    }
+
+    /// Five ticks along the bottom and five up the left of a flat view.
+    fn ticks(
+        window: &Window2d,
+        cw: f32,
+        ch: f32,
+        x_text: impl Fn(f64) -> String,
+        y_text: impl Fn(f64) -> String,
+    ) -> Vec<Label> {
+        (0..5)
+            .flat_map(|i| {
+                let f = 0.1 + 0.2 * i as f64;
+                let (x, y) = window.at(f, f);
+                [
+                    Label {
+                        text: x_text(x),
+                        x: f as f32 * cw,
+                        y: ch - 12.0,
+                        class: "x",
+                    },
+                    Label {
+                        text: y_text(y),
+                        x: 36.0,
+                        y: (1.0 - f as f32) * ch,
+                        class: "z",
+                    },
+                ]
+            })
+            .collect()
     }
 
     impl Handlers {
         pub fn pointer_down(self, ev: web_sys::PointerEvent) {
             let s = self.0.get_value();
-            s.borrow_mut().drag = Some((ev.client_x() as f32, ev.client_y() as f32));
+            {
+                let mut v = s.borrow_mut();
+                if ev.shift_key() && matches!(v.scene, Scene::Scatter { .. }) {
+                    let at = (ev.offset_x() as f32, ev.offset_y() as f32);
+                    v.brushing = Some(at);
+                    v.out.brush.set(Some((at.0, at.1, 0.0, 0.0)));
+                } else {
+                    v.drag = Some((ev.client_x() as f32, ev.client_y() as f32));
+                }
+            }
             if let Some(target) = ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
@@ -575,19 +863,40 @@ mod browser {
         pub fn pointer_move(self, ev: web_sys::PointerEvent) {
             let s = self.0.get_value();
             let (x, y) = (ev.client_x() as f32, ev.client_y() as f32);
-            let dragged = {
-                let mut v = s.borrow_mut();
-                match v.drag {
-                    Some((px, py)) => {
-                        v.orbit.drag(x - px, y - py);
+            let moved = {
+                let mut guard = s.borrow_mut();
+                let v = &mut *guard;
+                if let Some((bx, by)) = v.brushing {
+                    let (mx, my) = (ev.offset_x() as f32, ev.offset_y() as f32);
+                    v.out.brush.set(Some((
+                        bx.min(mx),
+                        by.min(my),
+                        (mx - bx).abs(),
+                        (my - by).abs(),
+                    )));
+                    return;
+                }
+                match (v.drag, &v.canvas) {
+                    (Some((px, py)), Some(canvas)) => {
+                        if v.scene.is_flat() {
+                            let rect = canvas.get_bounding_client_rect();
+                            v.window.pan(
+                                (x - px) as f64,
+                                (y - py) as f64,
+                                rect.width(),
+                                rect.height(),
+                            );
+                        } else {
+                            v.orbit.drag(x - px, y - py);
+                        }
                         v.drag = Some((x, y));
                         true
                     }
-                    None => false,
+                    _ => false,
                 }
             };
-            if dragged {
-                s.borrow().hover.set(None);
+            if moved {
+                s.borrow().out.hover.set(None);
                 request_frame(&s);
                 return;
             }
@@ -604,7 +913,7 @@ mod browser {
             let (mx, my) = (ev.offset_x() as f32, ev.offset_y() as f32);
             let found =
                 pick(&v.points, view_proj, cw, ch, mx, my, 6.0).and_then(|i| services.get(i));
-            v.hover.set(found.map(|s| Hover {
+            v.out.hover.set(found.map(|s| Hover {
                 x: mx,
                 y: my,
                 title: s.service.clone(),
@@ -619,13 +928,58 @@ mod browser {
         }
 
         pub fn pointer_up(self, _ev: web_sys::PointerEvent) {
-            self.0.get_value().borrow_mut().drag = None;
+            let s = self.0.get_value();
+            let mut v = s.borrow_mut();
+            v.drag = None;
+            if v.brushing.take().is_none() {
+                return;
+            }
+            let (Some((bx, by, bw, bh)), Some(canvas), Scene::Scatter { from, service, .. }) =
+                (v.out.brush.get_untracked(), &v.canvas, &v.scene)
+            else {
+                return;
+            };
+            if bw < 3.0 || bh < 3.0 {
+                v.out.brush.set(None);
+                return;
+            }
+            // The box in data units: start (ms after `from`) across, log10 duration up.
+            let rect = canvas.get_bounding_client_rect();
+            let (cw, ch) = (rect.width().max(1.0), rect.height().max(1.0));
+            let (x0, y_top) = v.window.at(bx as f64 / cw, 1.0 - by as f64 / ch);
+            let (x1, y_bottom) = v
+                .window
+                .at((bx + bw) as f64 / cw, 1.0 - (by + bh) as f64 / ch);
+            let (from, service, out) = (*from, service.clone(), v.out);
+            out.hits.set(None);
+            leptos::task::spawn_local(load_hits(
+                out,
+                from + x0.floor() as i64,
+                from + x1.ceil() as i64 + 1,
+                10f64.powf(y_bottom),
+                10f64.powf(y_top),
+                service,
+            ));
         }
 
         pub fn wheel(self, ev: web_sys::WheelEvent) {
             ev.prevent_default();
             let s = self.0.get_value();
-            s.borrow_mut().orbit.zoom(ev.delta_y() as f32);
+            {
+                let mut guard = s.borrow_mut();
+                let v = &mut *guard;
+                if v.scene.is_flat() {
+                    let Some(canvas) = &v.canvas else {
+                        return;
+                    };
+                    let rect = canvas.get_bounding_client_rect();
+                    let fx = ev.offset_x() as f64 / rect.width().max(1.0);
+                    let fy = 1.0 - ev.offset_y() as f64 / rect.height().max(1.0);
+                    v.window.zoom((ev.delta_y() * 0.001).exp(), fx, fy);
+                } else {
+                    v.orbit.zoom(ev.delta_y() as f32);
+                }
+            }
             request_frame(&s);
         }
     }

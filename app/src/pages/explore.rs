@@ -1,4 +1,4 @@
-//! Explore in 3-D: the latency surface and the service map, drawn on the GPU by the
+//! Explore on the GPU: latency surface, service map, latency heatmap and span scatter, drawn by the
 //! `Explorer` island, whose code arrives as its own wasm chunk only on this page.
 
 use super::{use_time_range, RangePicker};
@@ -28,9 +28,10 @@ pub fn Explore() -> impl IntoView {
     let data = Resource::new(
         move || params.get(),
         |(surface, view)| async move {
+            let service = surface.service.clone();
             let services = load_services(surface.range.clone()).await?;
             let surface = load_latency_surface(surface).await?;
-            Ok::<_, ServerFnError>((surface, services, view))
+            Ok::<_, ServerFnError>((surface, services, service, view))
         },
     );
     let keep = move || {
@@ -56,9 +57,9 @@ pub fn Explore() -> impl IntoView {
         </header>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || data.get().map(|r| match r {
-                Ok((surface, services, view)) => view! {
+                Ok((surface, services, service, view)) => view! {
                     <section class="panel explore">
-                        <Explorer surface services initial=view/>
+                        <Explorer surface services service initial=view/>
                     </section>
                 }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">"Cannot load requests: " {e.to_string()}</p> }.into_any(),

@@ -27,6 +27,128 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/live", get(logs_live))
         .route("/api/v1/services", get(services))
+        .route("/api/v1/spans", get(spans))
+        .route("/api/v1/spans/points", get(span_points))
+}
+
+/// Spans one scatter answer carries at most (by default, and when asked for more).
+pub const MAX_SPAN_POINTS: u32 = 2_000_000;
+const DEFAULT_SPAN_POINTS: u32 = 1_000_000;
+
+#[derive(Deserialize)]
+pub struct PointParams {
+    from: Option<String>,
+    to: Option<String>,
+    service: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/spans/points?from=&to=&service=&limit=`: every span of the range as packed
+/// binary for the GPU scatter (JSON would be ~30 bytes a span; this is 9), newest first:
+///
+/// `origin` i64 (unix ms, = `from`) · `count` u32 · `truncated` u8 and 3 bytes of padding ·
+/// `count` × f32 start (ms after origin) · `count` × f32 duration (ms) · `count` × u8 (1 =
+/// error). All little-endian.
+async fn span_points(
+    _: AsViewer,
+    State(s): State<AppState>,
+    Query(p): Query<PointParams>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(p.from.as_deref(), p.to.as_deref(), "now-1h")?;
+    let service = text("service", p.service)?;
+    let limit = p
+        .limit
+        .unwrap_or(DEFAULT_SPAN_POINTS)
+        .clamp(1, MAX_SPAN_POINTS);
+    let points = s
+        .store
+        .span_points(from, to, service.as_deref(), limit)
+        .await?;
+    let body = pack_points(from, &points, points.len() as u32 == limit);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response())
+}
+
+pub(crate) fn pack_points(origin: i64, points: &[(i64, f32, bool)], truncated: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + points.len() * 9);
+    out.extend_from_slice(&origin.to_le_bytes());
+    out.extend_from_slice(&(points.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[u8::from(truncated), 0, 0, 0]);
+    for (start, _, _) in points {
+        out.extend_from_slice(&((start - origin) as f32).to_le_bytes());
+    }
+    for (_, ms, _) in points {
+        out.extend_from_slice(&ms.to_le_bytes());
+    }
+    out.extend(points.iter().map(|(_, _, failed)| u8::from(*failed)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn packed_points_decode_as_the_browser_reads_them() {
+        let points = [(1_000_500, 12.5f32, false), (1_000_000, 3000.0, true)];
+        let bytes = super::pack_points(1_000_000, &points, true);
+        assert_eq!(bytes.len(), 16 + 2 * 9);
+        let got = app::model::SpanPoints::decode(&bytes).unwrap();
+        assert_eq!(got.origin, 1_000_000);
+        assert_eq!(got.starts, vec![500.0, 0.0]);
+        assert_eq!(got.durations_ms, vec![12.5, 3000.0]);
+        assert_eq!(got.failed, vec![false, true]);
+        assert!(got.truncated);
+        assert_eq!(
+            app::model::SpanPoints::decode(&bytes[..bytes.len() - 1]),
+            None
+        );
+        assert_eq!(
+            app::model::SpanPoints::decode(&super::pack_points(5, &[], false))
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SpanParams {
+    from: Option<String>,
+    to: Option<String>,
+    min_ms: Option<f64>,
+    max_ms: Option<f64>,
+    service: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/spans?from=&to=&min_ms=&max_ms=&service=&limit=`: the slowest spans in a box of
+/// time and duration (a region brushed on the scatter), at most 500.
+async fn spans(
+    _: AsViewer,
+    State(s): State<AppState>,
+    Query(p): Query<SpanParams>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(p.from.as_deref(), p.to.as_deref(), "now-1h")?;
+    let min_ms = p.min_ms.unwrap_or(0.0);
+    let max_ms = p.max_ms.unwrap_or(f64::MAX);
+    if !(min_ms.is_finite() && max_ms >= min_ms) {
+        return Err(ApiError::bad_request(
+            "max_ms",
+            "`max_ms` is below `min_ms`",
+        ));
+    }
+    let query = crate::store::SpanBox {
+        from,
+        to,
+        min_ms,
+        max_ms,
+        service: text("service", p.service)?,
+        limit: p.limit.unwrap_or(100).clamp(1, 500),
+    };
+    let spans = s.store.spans_in(&query).await?;
+    Ok(Json(json!({ "spans": spans })).into_response())
 }
 
 /// `from`/`to` of a listing as `[from, to)` in unix ms; `to` before `from` is refused.

@@ -19,7 +19,7 @@ pub use app::model::Anomaly;
 pub use postgres::PgStore;
 pub use rollup::{Resolution, RollupRow};
 pub use security::{SecurityField, SecurityQuery, SecurityStore};
-pub use signals::{EntrySpan, ErrorGroupQuery, LogQuery, SignalStore, TraceQuery};
+pub use signals::{EntrySpan, ErrorGroupQuery, LogQuery, SignalStore, SpanBox, TraceQuery};
 pub use sqlite::SqliteStore;
 
 use crate::ingest::model::{Batch, Labels, MetricKind, SeriesKey};

@@ -2,7 +2,7 @@
 //! (They are written by the batch writer with everything else, see `sql.rs`.)
 
 use super::StoreResult;
-use app::model::{ErrorGroupView, ErrorOccurrence, LogView, SpanView, TraceSummary};
+use app::model::{ErrorGroupView, ErrorOccurrence, LogView, SpanHit, SpanView, TraceSummary};
 use async_trait::async_trait;
 
 /// Which issues to list: those seen in `[from, to)`.
@@ -86,6 +86,30 @@ pub trait SignalStore: Send + Sync {
         service: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<EntrySpan>>;
+
+    /// Every span (not only entry spans) started in `[from, to)`, of one service when given, as
+    /// (start, duration ms, failed): what the span scatter draws. At most `limit`, newest first.
+    async fn span_points(
+        &self,
+        from: i64,
+        to: i64,
+        service: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, f32, bool)>>;
+
+    /// The slowest spans within a box of time and duration (a region brushed on the scatter).
+    async fn spans_in(&self, query: &SpanBox) -> StoreResult<Vec<SpanHit>>;
+}
+
+/// A region of the span scatter: spans started in `[from, to)` that took `min_ms..=max_ms`.
+#[derive(Debug, Clone, Default)]
+pub struct SpanBox {
+    pub from: i64,
+    pub to: i64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub service: Option<String>,
+    pub limit: u32,
 }
 
 /// A request as its entry span tells it: enough for latency statistics and surfaces.
@@ -504,6 +528,68 @@ macro_rules! signal_store {
                             start: r.try_get("start")?,
                             duration_ms: r.try_get("duration_ms")?,
                             failed: status == "error",
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn span_points(
+                &self,
+                from: i64,
+                to: i64,
+                service: Option<&str>,
+                limit: u32,
+            ) -> crate::store::StoreResult<Vec<(i64, f32, bool)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(concat!(
+                    "SELECT start, duration_ms, status FROM spans ",
+                    "WHERE start >= $1 AND start < $2 AND ($3 IS NULL OR service = $3) ",
+                    "ORDER BY start DESC LIMIT $4"
+                ))
+                .bind(from)
+                .bind(to)
+                .bind(service)
+                .bind(i64::from(limit))
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let ms: f64 = r.try_get("duration_ms")?;
+                        let status: &str = r.try_get("status")?;
+                        Ok((r.try_get("start")?, ms as f32, status == "error"))
+                    })
+                    .collect()
+            }
+
+            async fn spans_in(
+                &self,
+                q: &crate::store::signals::SpanBox,
+            ) -> crate::store::StoreResult<Vec<app::model::SpanHit>> {
+                use sqlx::Row;
+                let rows = sqlx::query(concat!(
+                    "SELECT trace_id, span_id, name, service, start, duration_ms, status FROM spans ",
+                    "WHERE start >= $1 AND start < $2 AND duration_ms >= $3 AND duration_ms <= $4 ",
+                    "AND ($5 IS NULL OR service = $5) ",
+                    "ORDER BY duration_ms DESC LIMIT $6"
+                ))
+                .bind(q.from)
+                .bind(q.to)
+                .bind(q.min_ms)
+                .bind(q.max_ms)
+                .bind(q.service.as_deref())
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(app::model::SpanHit {
+                            trace_id: r.try_get("trace_id")?,
+                            span_id: r.try_get("span_id")?,
+                            name: r.try_get("name")?,
+                            service: r.try_get("service")?,
+                            start: r.try_get("start")?,
+                            duration_ms: r.try_get("duration_ms")?,
+                            status: r.try_get("status")?,
                         })
                     })
                     .collect()
