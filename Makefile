@@ -13,7 +13,7 @@ ifdef CI
 export CARGO_INCREMENTAL = 0
 endif
 
-.PHONY: run test setup setup-build site lint test-rust test-e2e test-fuzz bench-ingest bench-otlp bench-query bench-criterion eval-nab eval-forecast
+.PHONY: run test setup setup-build site lint test-rust test-e2e test-fuzz bench-ingest bench-otlp bench-query bench-gpu bench-criterion eval-nab eval-forecast
 
 run: setup-build site
 	cargo build --release -p server --bin osprey
@@ -61,6 +61,10 @@ bench-otlp: setup site
 bench-query: setup site
 	cargo build --release -p server --features load --bin osprey --bin osprey-load
 	scripts/bench-query
+
+bench-gpu: setup site
+	cargo build --release -p server --bin osprey
+	scripts/bench-gpu
 
 # Criterion: decode + validate + write of a 1000-item batch; downsampling a million points;
 # the detector's streaming update and a forecast fit; one alert evaluation of 10 000 rules and

@@ -1,6 +1,6 @@
 # Shared by the bench scripts: start a release osprey on a fresh SQLite database.
 : "${CARGO_TARGET_DIR:=$HOME/.cache/osprey/target}"
-BIN="$CARGO_TARGET_DIR/release/osprey"
+BIN="${OSPREY_BIN:-$CARGO_TARGET_DIR/release/osprey}"
 LOAD="$CARGO_TARGET_DIR/release/osprey-load"
 PORT=${PORT:-3200}
 URL="http://127.0.0.1:$PORT"
