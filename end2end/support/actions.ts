@@ -6,6 +6,9 @@ export async function openOverview(page: Page, query = '') {
   await page.goto(`/${query}`);
 }
 
+/** `n` random hex digits: trace ids (32) and span ids (16). */
+export const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+
 /** Posts one ingest batch and returns the response. */
 export async function ingest(request: APIRequestContext, body: unknown) {
   return request.post('/api/v1/ingest', {

@@ -1,12 +1,11 @@
 import { expect, test, type Page } from '@playwright/test';
-import { collectErrors, ingest, signIn } from '../support/actions';
+import { collectErrors, hex, ingest, signIn } from '../support/actions';
 import { screenColours } from '../support/checks';
 
 // The 3-D views run on both GPU paths: the `webgpu` project starts Chromium with WebGPU on
 // SwiftShader, the default one has no WebGPU adapter, so wgpu falls back to WebGL2.
 const backend = () => (test.info().project.name === 'webgpu' ? 'WebGPU' : 'WebGL2');
 
-const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 
 /** Requests of three services over the last half hour, as entry spans. */
 async function sendRequests(page: Page) {
@@ -30,6 +29,14 @@ async function expectDrawn(page: Page, kind: 'surface' | 'map' | 'heatmap' | 'sc
   await expect(page.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/);
 }
 
+/** The colours of the canvas alone, with the labels over it hidden while it is read. */
+async function canvasColours(page: Page) {
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = 'hidden'; });
+  const n = await screenColours(page, page.locator('.gpu-canvas'));
+  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = ''; });
+  return n;
+}
+
 test('the Overview does not download the 3-D chunk; the 3-D page does', async ({ page }) => {
   const wasm: string[] = [];
   page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
@@ -51,10 +58,7 @@ test('the latency surface draws requests sent as spans, and orbits and zooms', a
   const requests = Number((await page.locator('figcaption').innerText()).match(/(\d+) requests/)![1]);
   expect(requests, 'the 1 200 requests sent, and the demo ones').toBeGreaterThanOrEqual(1200);
   const canvas = page.locator('.gpu-canvas');
-  // Colours of the canvas alone: the labels drawn over it are hidden while it is read.
-  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = 'hidden'; });
-  expect(await screenColours(page, canvas), 'the surface is blank').toBeGreaterThan(40);
-  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = ''; });
+  expect(await canvasColours(page), 'the surface is blank').toBeGreaterThan(40);
   // Orbit by dragging: new frames are drawn and the axis labels move with the scene.
   const label = page.locator('.gpu-label.x').first();
   const before = await label.boundingBox();
@@ -101,14 +105,6 @@ test('the service map places services by traffic, latency and errors, and names 
   await expectDrawn(page, 'map');
   expect(errors).toEqual([]);
 });
-
-/** The colours of the canvas alone, with the labels over it hidden while it is read. */
-async function canvasColours(page: Page) {
-  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = 'hidden'; });
-  const n = await screenColours(page, page.locator('.gpu-canvas'));
-  await page.locator('.gpu-labels').evaluate((el: HTMLElement) => { el.style.visibility = ''; });
-  return n;
-}
 
 const ticks = (page: Page) => page.locator('.gpu-label.x').allInnerTexts();
 

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { collectErrors, ingest, signIn, startShop } from '../support/actions';
+import { collectErrors, hex, ingest, signIn, startShop } from '../support/actions';
 import { ingestKey } from '../playwright.config';
 
 declare const Osprey: {
@@ -8,7 +8,6 @@ declare const Osprey: {
   stats(): { queued: number; sent: number; dropped: number };
 };
 
-const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 
 test('errors thrown in a page through the browser SDK are grouped into one issue that can be resolved', async ({ page }) => {
   const errors = collectErrors(page);

@@ -47,6 +47,13 @@ impl Geometry {
     }
 }
 
+/// Puts `new` in `slot`, destroying what was there (its GPU memory goes now, not at collection).
+fn replace(slot: &mut Option<Geometry>, new: Option<Geometry>) {
+    if let Some(old) = std::mem::replace(slot, new) {
+        old.destroy();
+    }
+}
+
 struct Targets {
     depth: wgpu::Texture,
     depth_view: wgpu::TextureView,
@@ -331,9 +338,7 @@ impl Renderer {
             )),
             count: mesh.indices.len() as u32,
         });
-        if let Some(old) = std::mem::replace(&mut self.mesh, geometry) {
-            old.destroy();
-        }
+        replace(&mut self.mesh, geometry);
     }
 
     pub fn set_lines(&mut self, lines: &[LineVertex]) {
@@ -346,9 +351,7 @@ impl Renderer {
             index: None,
             count: lines.len() as u32,
         });
-        if let Some(old) = std::mem::replace(&mut self.lines, geometry) {
-            old.destroy();
-        }
+        replace(&mut self.lines, geometry);
     }
 
     pub fn set_points(&mut self, points: &[Point]) {
@@ -361,9 +364,7 @@ impl Renderer {
             index: None,
             count: points.len() as u32,
         });
-        if let Some(old) = std::mem::replace(&mut self.points, geometry) {
-            old.destroy();
-        }
+        replace(&mut self.points, geometry);
     }
 
     fn buffer(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {

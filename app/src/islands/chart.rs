@@ -269,33 +269,21 @@ mod browser {
     }
 
     fn theme_colors() -> ChartColors {
-        let style = web_sys::window().and_then(|w| {
-            w.document()
-                .and_then(|d| d.document_element())
-                .and_then(|e| w.get_computed_style(&e).ok().flatten())
-        });
-        let read = |name: &str, fallback: RGBColor| {
-            style
-                .as_ref()
-                .and_then(|s| s.get_property_value(name).ok())
-                .and_then(|v| parse_hex(v.trim()))
-                .unwrap_or(fallback)
+        let [background, grid, axis, text] = crate::islands::theme::css_colors([
+            "--chart-bg",
+            "--chart-grid",
+            "--chart-axis",
+            "--chart-text",
+        ]);
+        let or = |c: Option<[u8; 3]>, fallback: RGBColor| {
+            c.map(|[r, g, b]| RGBColor(r, g, b)).unwrap_or(fallback)
         };
         ChartColors {
-            background: read("--chart-bg", RGBColor(0x16, 0x1b, 0x22)),
-            grid: read("--chart-grid", RGBColor(0x2a, 0x31, 0x3c)),
-            axis: read("--chart-axis", RGBColor(0x4a, 0x53, 0x60)),
-            text: read("--chart-text", RGBColor(0x9a, 0xa4, 0xb2)),
+            background: or(background, RGBColor(0x16, 0x1b, 0x22)),
+            grid: or(grid, RGBColor(0x2a, 0x31, 0x3c)),
+            axis: or(axis, RGBColor(0x4a, 0x53, 0x60)),
+            text: or(text, RGBColor(0x9a, 0xa4, 0xb2)),
         }
-    }
-
-    fn parse_hex(v: &str) -> Option<RGBColor> {
-        let v = v.strip_prefix('#')?;
-        if v.len() != 6 {
-            return None;
-        }
-        let n = u32::from_str_radix(v, 16).ok()?;
-        Some(RGBColor((n >> 16) as u8, (n >> 8) as u8, n as u8))
     }
 
     pub fn tip_at(state: &Shared, x: f64, y: f64) -> Option<Tip> {

@@ -55,12 +55,12 @@ pub enum Scene {
 }
 
 impl Scene {
-    fn kind(&self) -> &'static str {
+    fn view(&self) -> ExploreView {
         match self {
-            Scene::Surface(_) => "surface",
-            Scene::Map(_) => "map",
-            Scene::Heatmap(_) => "heatmap",
-            Scene::Scatter { .. } => "scatter",
+            Scene::Surface(_) => ExploreView::Surface,
+            Scene::Map(_) => ExploreView::Map,
+            Scene::Heatmap(_) => ExploreView::Heatmap,
+            Scene::Scatter { .. } => ExploreView::Scatter,
         }
     }
 
@@ -138,7 +138,7 @@ fn GpuView(scene: Scene) -> impl IntoView {
     // A region being brushed (CSS pixels: left, top, width, height) and the spans found in it.
     let brush = RwSignal::new(None::<(f32, f32, f32, f32)>);
     let hits = RwSignal::new(None::<Result<Vec<SpanHit>, String>>);
-    let kind = scene.kind();
+    let kind = scene.view().as_str();
     let empty = match &scene {
         Scene::Surface(s) | Scene::Heatmap(s) => s.requests == 0,
         Scene::Map(list) => list.is_empty(),
@@ -693,17 +693,26 @@ mod browser {
         }
     }
 
+    impl View {
+        /// World to clip space for what this view shows now (None until the renderer is up).
+        fn view_proj(&self) -> Option<glam::Mat4> {
+            let (w, h) = self.renderer.as_ref()?.size();
+            Some(match &self.scene {
+                Scene::Heatmap(_) => top_down(&self.window),
+                Scene::Scatter { .. } => self.window.matrix((0.0, 0.0)),
+                _ => self.orbit.view_proj(w as f32 / h.max(1) as f32),
+            })
+        }
+    }
+
     fn draw(state: &Shared) {
         let mut guard = state.borrow_mut();
         let v = &mut *guard;
-        let Some(renderer) = v.renderer.as_mut() else {
+        let Some(view_proj) = v.view_proj() else {
             return;
         };
-        let (w, h) = renderer.size();
-        let view_proj = match &v.scene {
-            Scene::Heatmap(_) => top_down(&v.window),
-            Scene::Scatter { .. } => v.window.matrix((0.0, 0.0)),
-            _ => v.orbit.view_proj(w as f32 / h.max(1) as f32),
+        let Some(renderer) = v.renderer.as_mut() else {
+            return;
         };
         if !renderer.draw(&Frame {
             view_proj,
@@ -901,15 +910,13 @@ mod browser {
                 return;
             }
             let v = s.borrow();
-            let (Scene::Map(services), Some(canvas), Some(renderer)) =
-                (&v.scene, &v.canvas, &v.renderer)
+            let (Scene::Map(services), Some(canvas), Some(view_proj)) =
+                (&v.scene, &v.canvas, v.view_proj())
             else {
                 return;
             };
             let rect = canvas.get_bounding_client_rect();
             let (cw, ch) = (rect.width() as f32, rect.height() as f32);
-            let (w, h) = renderer.size();
-            let view_proj = v.orbit.view_proj(w as f32 / h.max(1) as f32);
             let (mx, my) = (ev.offset_x() as f32, ev.offset_y() as f32);
             let found =
                 pick(&v.points, view_proj, cw, ch, mx, my, 6.0).and_then(|i| services.get(i));
@@ -984,36 +991,23 @@ mod browser {
         }
     }
 
-    fn css_color(name: &str) -> Option<[f64; 3]> {
-        let w = web_sys::window()?;
-        let root = w.document()?.document_element()?;
-        let value = w
-            .get_computed_style(&root)
-            .ok()??
-            .get_property_value(name)
-            .ok()?;
-        let hex = value.trim().strip_prefix('#')?;
-        if hex.len() != 6 {
-            return None;
-        }
-        let c = |i: usize| {
-            u8::from_str_radix(&hex[i..i + 2], 16)
-                .ok()
-                .map(|v| v as f64 / 255.0)
-        };
-        Some([c(0)?, c(2)?, c(4)?])
+    /// A theme colour as 0..1 channels, or `fallback`.
+    fn unit(c: Option<[u8; 3]>, fallback: [f64; 3]) -> [f64; 3] {
+        c.map(|c| c.map(|v| v as f64 / 255.0)).unwrap_or(fallback)
     }
 
     fn background() -> [f64; 4] {
-        let [r, g, b] = css_color("--chart-bg").unwrap_or([0.086, 0.106, 0.133]);
+        let [bg] = crate::islands::theme::css_colors(["--chart-bg"]);
+        let [r, g, b] = unit(bg, [0.086, 0.106, 0.133]);
         [r, g, b, 1.0]
     }
 
     fn line_colors() -> ([f32; 4], [f32; 4]) {
-        let f = |c: [f64; 3], a: f32| [c[0] as f32, c[1] as f32, c[2] as f32, a];
+        let [grid, axis] = crate::islands::theme::css_colors(["--chart-grid", "--chart-axis"]);
+        let f = |c: [f64; 3]| [c[0] as f32, c[1] as f32, c[2] as f32, 1.0];
         (
-            f(css_color("--chart-grid").unwrap_or([0.16, 0.19, 0.24]), 1.0),
-            f(css_color("--chart-axis").unwrap_or([0.29, 0.33, 0.38]), 1.0),
+            f(unit(grid, [0.16, 0.19, 0.24])),
+            f(unit(axis, [0.29, 0.33, 0.38])),
         )
     }
 }

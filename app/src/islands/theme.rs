@@ -44,3 +44,24 @@ mod browser {
         }
     }
 }
+
+/// The theme's colours named by CSS custom properties (`--chart-bg`…), read from the root
+/// element's computed style (once for all of them) as `#rrggbb`; None for any that is missing or
+/// written otherwise. The canvas and GPU islands draw with these, so they follow the theme.
+#[cfg(feature = "hydrate")]
+pub(crate) fn css_colors<const N: usize>(names: [&str; N]) -> [Option<[u8; 3]>; N] {
+    let style = web_sys::window().and_then(|w| {
+        w.document()
+            .and_then(|d| d.document_element())
+            .and_then(|e| w.get_computed_style(&e).ok().flatten())
+    });
+    names.map(|name| {
+        let value = style.as_ref()?.get_property_value(name).ok()?;
+        let hex = value.trim().strip_prefix('#')?;
+        if hex.len() != 6 {
+            return None;
+        }
+        let n = u32::from_str_radix(hex, 16).ok()?;
+        Some([(n >> 16) as u8, (n >> 8) as u8, n as u8])
+    })
+}
