@@ -66,6 +66,9 @@ const ANOMALY_SERIES: usize = 20_000;
 
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
+/// How often closed hours' sample blocks are merged, and how many series-hours a call takes.
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+const COMPACT_LIMIT: i64 = 2_000;
 
 impl Osprey {
     /// Opens storage, applies migrations and starts the background tasks.
@@ -126,6 +129,7 @@ impl Osprey {
         let (progress_tx, progress) = watch::channel(security::Progress::default());
         let mut tasks = vec![
             tokio::spawn(retention(store.clone(), config.clone(), stopped.clone())),
+            tokio::spawn(compaction(store.clone(), stopped.clone())),
             tokio::spawn(warm_detectors(
                 store.clone(),
                 detectors.clone(),
@@ -415,6 +419,38 @@ fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
         .site_root("site")
         .site_addr(config.listen_addr().expect("validated"))
         .build()
+}
+
+/// Merges the sample blocks of closed hours into one per series and hour (see
+/// [`store::blocks`]), so reads touch a row per series-hour however often the series was sent.
+async fn compaction(store: Arc<dyn store::Store>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(COMPACT_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let mut merged = 0;
+                loop {
+                    match store.compact(now, COMPACT_LIMIT).await {
+                        Ok(n) => {
+                            merged += n;
+                            if (n as i64) < COMPACT_LIMIT || *stop.borrow() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "compaction failed");
+                            break;
+                        }
+                    }
+                }
+                if merged > 0 {
+                    tracing::debug!(series_hours = merged, "sample blocks compacted");
+                }
+            }
+        }
+    }
 }
 
 /// Deletes data past its retention horizon, every few minutes.

@@ -57,6 +57,177 @@ mod cases {
         assert_eq!((counts.series, counts.samples), (2, 4));
     }
 
+    pub async fn pending_samples_read_the_same_before_and_after_a_flush(store: Arc<dyn Store>) {
+        let minute = 60_000;
+        for i in 0..5 {
+            let t = T0 + i * 20_000;
+            let mut b = batch(samples(
+                "m",
+                "a",
+                &[(t, i as f64), (t + 1, 10.0 * i as f64)],
+            ));
+            b.append(batch(samples("m", "b", &[(t, -(i as f64))])));
+            store.write(&b).await.unwrap();
+        }
+        assert_eq!(store.pending_samples(), 15);
+        let ids: Vec<i64> = store
+            .series("m")
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        let members: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 0)).collect();
+        let read = || async {
+            (
+                store.samples(&ids, T0, T0 + 10 * minute).await.unwrap(),
+                store
+                    .rollups(Resolution::Minute, &ids, T0, T0 + 10 * minute)
+                    .await
+                    .unwrap(),
+                store
+                    .rollups(Resolution::Hour, &ids, 0, T0 + 10 * minute)
+                    .await
+                    .unwrap(),
+                store
+                    .rollup_groups(
+                        Resolution::Minute,
+                        &members,
+                        T0,
+                        T0 + 10 * minute,
+                        2 * minute,
+                    )
+                    .await
+                    .unwrap(),
+                store.recent_samples(T0, 100).await.unwrap(),
+                store.counts().await.unwrap().samples,
+            )
+        };
+        let pending = read().await;
+        assert_eq!(pending.0.len(), 15);
+        assert_eq!(pending.1.len(), 4, "two series × two minutes");
+        let a = pending
+            .1
+            .iter()
+            .find(|r| r.series_id == ids[0] && r.bucket == T0)
+            .unwrap();
+        assert_eq!(
+            (a.count, a.sum, a.min, a.max, a.last),
+            (6, 33.0, 0.0, 20.0, 20.0)
+        );
+        assert_eq!(pending.3.len(), 1, "one group, one two-minute bucket");
+        assert_eq!((pending.3[0].count, pending.3[0].sum), (15, 100.0));
+        assert_eq!(pending.5, 15);
+        assert_eq!(store.flush_pending().await.unwrap(), 15);
+        assert_eq!(store.pending_samples(), 0);
+        assert_eq!(store.flush_pending().await.unwrap(), 0);
+        let flushed = read().await;
+        assert_eq!(flushed.0, pending.0);
+        assert_eq!(flushed.1, pending.1);
+        assert_eq!(flushed.2, pending.2);
+        assert_eq!(flushed.3, pending.3);
+        assert_eq!(flushed.4, pending.4);
+        assert_eq!(flushed.5, 15);
+        // Half flushed, half pending: rollups of one bucket are merged from both.
+        store
+            .write(&batch(samples("m", "a", &[(T0 + 50_000, 100.0)])))
+            .await
+            .unwrap();
+        let mixed = store
+            .rollups(Resolution::Minute, &ids[..1], T0, T0 + minute)
+            .await
+            .unwrap();
+        assert_eq!(mixed.len(), 1);
+        assert_eq!(
+            (mixed[0].count, mixed[0].max, mixed[0].last),
+            (7, 100.0, 100.0)
+        );
+        let groups = store
+            .rollup_groups(
+                Resolution::Minute,
+                &members,
+                T0,
+                T0 + 10 * minute,
+                2 * minute,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (groups.len(), groups[0].count, groups[0].max),
+            (1, 16, 100.0)
+        );
+    }
+
+    pub async fn compaction_merges_blocks_without_changing_what_is_read(store: Arc<dyn Store>) {
+        let hour = 3_600_000;
+        let start = T0 / hour * hour;
+        // Ten commits of two series in one hour, each flushed alone as a trickle of data would
+        // be, two samples at one time in arrival order, and one commit in the hour still open.
+        for i in 0..10 {
+            let t = start + i * 60_000;
+            let mut b = batch(samples("m", "a", &[(t, i as f64)]));
+            b.append(batch(samples("m", "b", &[(t, -(i as f64))])));
+            store.write(&b).await.unwrap();
+            store.flush_pending().await.unwrap();
+        }
+        for v in [7.0, 8.0] {
+            store
+                .write(&batch(samples("m", "a", &[(start + 30_000, v)])))
+                .await
+                .unwrap();
+            store.flush_pending().await.unwrap();
+        }
+        let now = start + 2 * hour + 1;
+        store
+            .write(&batch(samples("m", "a", &[(now - 1, 1.0), (now - 1, 2.0)])))
+            .await
+            .unwrap();
+        let ids: Vec<i64> = store
+            .series("m")
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        let before = store.samples(&ids, start, now).await.unwrap();
+        assert_eq!(before.len(), 24);
+        assert_eq!(
+            store.compact(now, 1).await.unwrap(),
+            1,
+            "one series-hour per call"
+        );
+        assert_eq!(store.compact(now, 100).await.unwrap(), 1);
+        assert_eq!(
+            store.compact(now, 100).await.unwrap(),
+            0,
+            "nothing left to merge"
+        );
+        let after = store.samples(&ids, start, now).await.unwrap();
+        assert_eq!(after, before);
+        let a: Vec<f64> = after
+            .iter()
+            .filter(|s| s.series_id == ids[0] && s.ts == start + 30_000)
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(a, vec![7.0, 8.0], "equal times keep their arrival order");
+        assert_eq!(store.counts().await.unwrap().samples, 24);
+        assert_eq!(
+            store
+                .samples(&ids, start + 60_000, start + 120_000)
+                .await
+                .unwrap()
+                .len(),
+            2,
+            "a merged block is still cut to the range asked for"
+        );
+        let recent = store.recent_samples(start, 100).await.unwrap();
+        assert_eq!(recent.len(), 24);
+        assert!(
+            recent.windows(2).all(|w| w[0].ts <= w[1].ts),
+            "oldest first"
+        );
+    }
+
     pub async fn a_failed_batch_stores_nothing(store: Arc<dyn Store>) {
         // The store was opened with a limit of 2 series; a batch with 3 new ones must leave no trace.
         let mut b = batch(samples("m", "a", &[(T0, 1.0)]));
@@ -1487,6 +1658,8 @@ macro_rules! conformance {
 conformance! {
     writes_and_reads_samples => 1000,
     a_failed_batch_stores_nothing => 2,
+    compaction_merges_blocks_without_changing_what_is_read => 1000,
+    pending_samples_read_the_same_before_and_after_a_flush => 1000,
     rollups_accumulate_across_commits => 1000,
     rollups_are_summed_per_group_in_the_database => 1000,
     stores_events_errors_spans_and_security => 1000,
@@ -1527,4 +1700,94 @@ async fn sqlite_migrations_and_series_survive_reopening() {
     assert_eq!(series.len(), 1);
     assert_eq!(series[0].id, id);
     assert_eq!(again.samples(&[id], T0, T0 + 2).await.unwrap().len(), 2);
+}
+
+/// Samples written before they were stored in blocks (the table the migration renamed to
+/// `legacy_samples`) are moved into blocks when the store opens, then the old table goes.
+#[tokio::test]
+async fn sqlite_samples_from_before_blocks_are_moved_into_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::sqlite(dir.path(), 100).await;
+    store
+        .write(&batch(samples("m", "a", &[(T0 + 5_000, 9.0)])))
+        .await
+        .unwrap();
+    let id = store.series("m").await.unwrap()[0].id;
+    store.close().await;
+    let url = format!("sqlite://{}", dir.path().join("osprey.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE legacy_samples (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // More rows than one conversion step moves, over 34 hours.
+    sqlx::query(
+        "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < 120000) \
+         INSERT INTO legacy_samples SELECT $1, $2 - i * 1000, i FROM g",
+    )
+    .bind(id)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let again = common::sqlite(dir.path(), 100).await;
+    let rows = again.samples(&[id], 0, T0 + 10_000).await.unwrap();
+    assert_eq!(rows.len(), 120_002);
+    assert_eq!((rows[0].ts, rows[0].value), (T0 - 120_000_000, 120_000.0));
+    assert!(rows.windows(2).all(|w| w[0].ts <= w[1].ts));
+    assert_eq!(
+        rows.last().map(|r| (r.ts, r.value)),
+        Some((T0 + 5_000, 9.0))
+    );
+    assert_eq!(again.counts().await.unwrap().samples, 120_002);
+    again.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'legacy_samples'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the old table is dropped once empty");
+}
+
+#[tokio::test]
+async fn postgres_samples_from_before_blocks_are_moved_into_blocks() {
+    let Some((store, schema)) = common::postgres(100).await else {
+        return;
+    };
+    store
+        .write(&batch(samples("m", "a", &[(T0 + 5_000, 9.0)])))
+        .await
+        .unwrap();
+    let id = store.series("m").await.unwrap()[0].id;
+    store.close().await;
+    // As the migration leaves it: the old day-partitioned table under its new name.
+    let pool = schema.connect().await;
+    for sql in [
+        "CREATE TABLE legacy_samples (series_id BIGINT NOT NULL, ts BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL) PARTITION BY RANGE (ts)".to_string(),
+        format!("CREATE TABLE legacy_samples_a PARTITION OF legacy_samples FOR VALUES FROM ({}) TO ({})", T0 - 86_400_000, T0),
+        format!("CREATE TABLE legacy_samples_b PARTITION OF legacy_samples FOR VALUES FROM ({}) TO ({})", T0, T0 + 86_400_000),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    sqlx::query("INSERT INTO legacy_samples SELECT $1, $2 + g * 1000, g FROM generate_series(-60000, 59999) AS g")
+        .bind(id)
+        .bind(T0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let again = schema.reopen(100).await;
+    let rows = again.samples(&[id], 0, T0 + 86_400_000).await.unwrap();
+    assert_eq!(rows.len(), 120_001);
+    assert_eq!((rows[0].ts, rows[0].value), (T0 - 60_000_000, -60_000.0));
+    assert!(rows.windows(2).all(|w| w[0].ts <= w[1].ts));
+    assert_eq!(again.counts().await.unwrap().samples, 120_001);
+    again.close().await;
+    let left: bool = sqlx::query_scalar("SELECT to_regclass('legacy_samples') IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!left, "the old table is dropped once empty");
+    pool.close().await;
 }

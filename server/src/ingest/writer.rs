@@ -83,9 +83,15 @@ async fn run(
     max_items: usize,
     in_flight: Arc<AtomicUsize>,
 ) {
+    let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
+            _ = flush_tick.tick() => {
+                flush(&deps).await;
+                continue;
+            }
             _ = stopped.changed() => {
                 // Refuse new work, then commit what was already accepted into the queue.
                 rx.close();
@@ -107,8 +113,32 @@ async fn run(
         in_flight.store(jobs.len(), Ordering::SeqCst);
         commit(&deps, jobs).await;
         in_flight.store(0, Ordering::SeqCst);
+        if deps.store.pending_samples() >= FLUSH_SAMPLES {
+            flush(&deps).await;
+        }
     }
+    flush(&deps).await;
     tracing::info!("batch writer stopped; every queued batch was committed");
+}
+
+/// How often samples left pending by commits are flushed into blocks and rollups, at the latest.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pending samples that trigger a flush before the next tick.
+const FLUSH_SAMPLES: usize = 200_000;
+
+/// Flushes every pending sample (see `Store::flush_pending`). On failure they stay pending, and
+/// readable, until the next try.
+async fn flush(deps: &WriterDeps) {
+    while deps.store.pending_samples() > 0 {
+        match deps.store.flush_pending().await {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "flushing pending samples failed; retrying in a second");
+                break;
+            }
+        }
+    }
 }
 
 /// Commits jobs together; if that fails, each job alone, so one bad batch fails only itself.

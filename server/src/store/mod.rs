@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod alerting;
+pub mod blocks;
 mod postgres;
 mod rollup;
 pub mod security;
@@ -226,6 +227,15 @@ pub trait Store:
     async fn find_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn has_key(&self, kind: KeyKind) -> StoreResult<bool>;
 
+    /// Moves a share of the samples that commits left pending into their blocks and rollups (see
+    /// [`blocks`]); returns the samples moved, 0 when none wait. Reads include pending samples, so
+    /// this changes how fast data is read, never what is read.
+    async fn flush_pending(&self) -> StoreResult<usize>;
+    /// Samples waiting to be flushed (as this process counts them).
+    fn pending_samples(&self) -> usize;
+    /// Merges the sample blocks of each series in recent closed hours into one (see [`blocks`]),
+    /// at most `limit` series-hours per call; returns how many it merged.
+    async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64>;
     /// Removes raw data older than `raw_before` and rollups older than `rollup_before` (unix ms).
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport>;
     async fn counts(&self) -> StoreResult<TableCounts>;

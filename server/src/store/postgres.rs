@@ -17,14 +17,18 @@ super::signals::signal_store!(PgStore, sqlx::Postgres, pool, pool);
 super::security::security_store!(PgStore, sqlx::Postgres, pool);
 
 const DAY_MS: i64 = 86_400_000;
+/// Hours back that compaction looks for blocks to merge; older late arrivals stay as they are.
+const COMPACT_LOOKBACK: i64 = 48;
 /// Tables partitioned by day, with their time column.
-const PARTITIONED: [&str; 2] = ["samples", "events"];
+const PARTITIONED: [&str; 2] = ["sample_blocks", "events"];
 
 pub struct PgStore {
     pool: Pool<Postgres>,
     cache: SeriesCache,
     known_series: AtomicUsize,
     max_series: usize,
+    /// Samples committed to `pending_blocks` and not yet flushed, as this process counts them.
+    pending: AtomicUsize,
     /// Day partitions known to exist, so each is created once per process.
     partitions: Mutex<HashSet<(&'static str, i64)>>,
 }
@@ -65,30 +69,63 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let known = series_count(&pool).await?;
-        Ok(PgStore {
+        let pending = pending_count(&pool).await?;
+        let store = PgStore {
             pool,
             cache: SeriesCache::new(max_series.min(200_000)),
             known_series: AtomicUsize::new(known),
             max_series,
+            pending: AtomicUsize::new(pending),
             partitions: Mutex::new(HashSet::new()),
-        })
+        };
+        store.convert_legacy_samples().await?;
+        Ok(store)
+    }
+
+    /// Moves samples stored before blocks existed into blocks, then drops their old table.
+    async fn convert_legacy_samples(&self) -> StoreResult<()> {
+        let legacy: bool = sqlx::query_scalar("SELECT to_regclass('legacy_samples') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        if !legacy {
+            return Ok(());
+        }
+        let days: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT CAST(floor(ts / {DAY_MS}.0) AS BIGINT) * {DAY_MS} FROM legacy_samples"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        self.ensure_partitions_for(days.into_iter().map(|ts| ("sample_blocks", ts)))
+            .await?;
+        // A partitioned table's rows are told apart by partition and ctid together.
+        let moved = convert_legacy_samples(
+            &self.pool,
+            "DELETE FROM legacy_samples WHERE (tableoid, ctid) IN \
+             (SELECT tableoid, ctid FROM legacy_samples LIMIT $1) RETURNING series_id, ts, value",
+        )
+        .await?;
+        sqlx::query("DROP TABLE legacy_samples")
+            .execute(&self.pool)
+            .await?;
+        tracing::info!(samples = moved, "samples moved into blocks");
+        Ok(())
     }
 
     /// Creates the day partitions a batch needs, outside its transaction.
     async fn ensure_partitions(&self, batch: &Batch) -> StoreResult<()> {
-        let mut wanted: Vec<(&'static str, i64)> = Vec::new();
-        wanted.extend(
-            batch
-                .metrics
-                .iter()
-                .map(|m| ("samples", m.ts.div_euclid(DAY_MS))),
-        );
-        wanted.extend(
-            batch
-                .events
-                .iter()
-                .map(|e| ("events", e.ts.div_euclid(DAY_MS))),
-        );
+        let samples = batch.metrics.iter().map(|m| ("sample_blocks", m.ts));
+        let events = batch.events.iter().map(|e| ("events", e.ts));
+        self.ensure_partitions_for(samples.chain(events)).await
+    }
+
+    /// Creates the day partitions of the given tables that hold the given times.
+    async fn ensure_partitions_for(
+        &self,
+        times: impl Iterator<Item = (&'static str, i64)>,
+    ) -> StoreResult<()> {
+        let mut wanted: Vec<(&'static str, i64)> = times
+            .map(|(table, ts)| (table, ts.div_euclid(DAY_MS)))
+            .collect();
         wanted.sort_unstable();
         wanted.dedup();
         wanted.retain(|p| !self.partitions.lock().expect("partition lock").contains(p));
@@ -155,6 +192,8 @@ impl Store for PgStore {
         let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
         insert_rows(&mut tx, batch, &sample_ids).await?;
         tx.commit().await?;
+        self.pending
+            .fetch_add(batch.metrics.len(), Ordering::Relaxed);
         self.known_series.fetch_add(created, Ordering::Relaxed);
         self.cache.insert_all(
             prepared
@@ -195,15 +234,19 @@ impl Store for PgStore {
             group_select(resolution, "$3::BIGINT", "$4::BIGINT", "$5::BIGINT")
         );
         let (ids, groups): (Vec<i64>, Vec<i64>) = members.iter().copied().unzip();
+        let mut tx = read_tx(&self.pool).await?;
         let rows = sqlx::query(&sql)
             .bind(ids)
             .bind(groups)
             .bind(from)
             .bind(to)
             .bind(step)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        group_rows(rows)
+        let mut out = group_rows(rows)?;
+        add_pending_groups(&mut tx, resolution, members, (from, to, step), &mut out).await?;
+        tx.commit().await?;
+        Ok(out)
     }
     async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()> {
         put_anomalies(&self.pool, rows).await
@@ -245,7 +288,39 @@ impl Store for PgStore {
         has_key(&self.pool, kind).await
     }
 
+    async fn flush_pending(&self) -> StoreResult<usize> {
+        // A day partition dropped by retention while old samples waited is made again.
+        let days: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT CAST(floor(start_ts / {DAY_MS}.0) AS BIGINT) * {DAY_MS} FROM pending_blocks"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        self.ensure_partitions_for(days.into_iter().map(|ts| ("sample_blocks", ts)))
+            .await?;
+        let (_, samples) = flush_pending(&self.pool, " FOR UPDATE SKIP LOCKED").await?;
+        if samples == 0 {
+            // None left (another process sharing the database may have flushed ours).
+            self.pending.store(0, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(samples))
+                });
+        }
+        Ok(samples)
+    }
+    fn pending_samples(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
+        compact(&self.pool, now, COMPACT_LOOKBACK, limit).await
+    }
+
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
+        // Pending samples reach their rollups first, which outlive them.
+        while self.flush_pending().await? > 0 {}
         let mut report = ExpiryReport::default();
         // Whole days before the horizon go as partitions; the rest of a day waits for its turn.
         for table in PARTITIONED {

@@ -14,6 +14,7 @@ pub(crate) const HOT_ROWS: usize = 256;
 macro_rules! shared_sql {
     ($db:ty) => {
         use crate::ingest::model::{Batch, MetricKind};
+        use crate::store::blocks::{self, Block, WINDOW_MS};
         use crate::store::rollup::{self, Resolution, RollupRow};
         use crate::store::sql::{HOT_ROWS, MAX_BINDS};
         use crate::store::{
@@ -191,13 +192,9 @@ macro_rules! shared_sql {
         ) -> StoreResult<()> {
             let rows: Vec<(i64, i64, f64)> =
                 batch.metrics.iter().zip(sample_ids).map(|(m, id)| (*id, m.ts, m.value)).collect();
-            for chunk in rows.chunks(HOT_ROWS) {
-                let mut q = QueryBuilder::<$db>::new("INSERT INTO samples (series_id, ts, value) ");
-                q.push_values(chunk, |mut b, (id, ts, v)| {
-                    b.push_bind(*id).push_bind(*ts).push_bind(*v);
-                });
-                q.build().execute(&mut **tx).await?;
-            }
+            // Samples wait in `pending_blocks` (appended, no index) until `flush_pending` moves
+            // them into `sample_blocks` and the rollups.
+            insert_blocks(tx, "pending_blocks", &blocks::build(rows.iter().copied())).await?;
             for chunk in batch.events.chunks(MAX_BINDS / 4) {
                 let mut q = QueryBuilder::<$db>::new("INSERT INTO events (ts, name, properties, labels) ");
                 q.push_values(chunk, |mut b, e| {
@@ -279,10 +276,6 @@ macro_rules! shared_sql {
                 });
                 q.build().execute(&mut **tx).await?;
             }
-            for resolution in [Resolution::Minute, Resolution::Hour] {
-                let agg = rollup::aggregate(rows.iter().copied(), resolution);
-                upsert_rollups(tx, &agg, resolution).await?;
-            }
             Ok(())
         }
 
@@ -341,6 +334,38 @@ macro_rules! shared_sql {
                 .collect()
         }
 
+        /// Inserts blocks into `sample_blocks` or `pending_blocks`.
+        pub(crate) async fn insert_blocks(
+            tx: &mut Transaction<'_, $db>,
+            table: &str,
+            blocks: &[Block],
+        ) -> StoreResult<()> {
+            for chunk in blocks.chunks(HOT_ROWS) {
+                let mut q = QueryBuilder::<$db>::new(format!(
+                    "INSERT INTO {table} (series_id, win, start_ts, end_ts, count, data) "
+                ));
+                q.push_values(chunk, |mut b, block| {
+                    b.push_bind(block.series_id)
+                        .push_bind(block.window)
+                        .push_bind(block.start_ts)
+                        .push_bind(block.end_ts)
+                        .push_bind(block.count)
+                        .push_bind(block.data.as_slice());
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Decodes a row of `sample_blocks` holding `series_id, start_ts, count, data`.
+        fn block_samples(row: &<$db as sqlx::Database>::Row) -> StoreResult<(i64, Vec<(i64, f64)>)> {
+            let series_id: i64 = row.try_get("series_id")?;
+            let data: &[u8] = row.try_get("data")?;
+            let points = blocks::decode(series_id, row.try_get("start_ts")?, row.try_get("count")?, data)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((series_id, points))
+        }
+
         pub(crate) async fn samples(
             pool: &Pool<$db>,
             ids: &[i64],
@@ -349,19 +374,195 @@ macro_rules! shared_sql {
         ) -> StoreResult<Vec<SampleRow>> {
             let mut out = Vec::new();
             for chunk in ids.chunks(1000) {
-                let mut q = QueryBuilder::<$db>::new("SELECT series_id, ts, value FROM samples WHERE ts >= ");
-                q.push_bind(from).push(" AND ts < ").push_bind(to).push(" AND series_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
+                // A block ending at or after `from` starts less than a window before it.
+                // One statement reads both tables, so a flush moving rows between them is seen
+                // wholly or not at all. Flushed blocks come first: they are the older commits.
+                let mut q = QueryBuilder::<$db>::new("");
+                for (i, table) in ["sample_blocks", "pending_blocks"].into_iter().enumerate() {
+                    if i > 0 {
+                        q.push(" UNION ALL ");
+                    }
+                    q.push(format!("SELECT {i} AS src, id, series_id, start_ts, count, data FROM {table} WHERE start_ts > "))
+                        .push_bind(from.saturating_sub(WINDOW_MS))
+                        .push(" AND start_ts < ")
+                        .push_bind(to)
+                        .push(" AND end_ts >= ")
+                        .push_bind(from)
+                        .push(" AND series_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
                 }
-                q.push(") ORDER BY series_id, ts");
-                let rows = q.build().fetch_all(pool).await?;
-                for r in rows {
-                    out.push(SampleRow { series_id: r.try_get(0)?, ts: r.try_get(1)?, value: r.try_get(2)? });
+                q.push(" ORDER BY series_id, src, id");
+                for row in q.build().fetch_all(pool).await? {
+                    let (series_id, points) = block_samples(&row)?;
+                    out.extend(
+                        points
+                            .into_iter()
+                            .filter(|(ts, _)| (from..to).contains(ts))
+                            .map(|(ts, value)| SampleRow { series_id, ts, value }),
+                    );
                 }
             }
+            // Blocks of a series may overlap in time (late samples). The sort is stable and blocks
+            // were read in commit order, so samples with equal times keep their arrival order.
+            out.sort_by_key(|s| (s.series_id, s.ts));
             Ok(out)
+        }
+
+        /// Merges the blocks of each series in closed windows (older than the previous hour, within
+        /// the last `lookback` windows) into one block per series and window; at most `limit`
+        /// series-windows per call. Deletes exactly the blocks it read, so a block committed
+        /// meanwhile by another writer is kept as it is. Returns the series-windows merged.
+        pub(crate) async fn compact(
+            pool: &Pool<$db>,
+            now: i64,
+            lookback: i64,
+            limit: i64,
+        ) -> StoreResult<u64> {
+            let current = blocks::window_of(now);
+            let rows = sqlx::query(
+                "SELECT win, series_id FROM sample_blocks WHERE win >= $1 AND win < $2 \
+                 GROUP BY win, series_id HAVING COUNT(*) > 1 ORDER BY win, series_id LIMIT $3",
+            )
+            .bind(current - lookback)
+            .bind(current - 1)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut by_window: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for r in &rows {
+                by_window.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+            }
+            for (window, series) in by_window {
+                for chunk in series.chunks(COMPACT_SERIES) {
+                    compact_window(pool, window, chunk).await?;
+                }
+            }
+            Ok(rows.len() as u64)
+        }
+
+        /// Series merged per compaction transaction: short enough not to hold up ingest for long.
+        const COMPACT_SERIES: usize = 200;
+
+        async fn compact_window(pool: &Pool<$db>, window: i64, series: &[i64]) -> StoreResult<()> {
+            let mut tx = pool.begin().await?;
+            // The start_ts bounds let PostgreSQL read only the window's day partition.
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT id, series_id, start_ts, count, data FROM sample_blocks WHERE win = ",
+            );
+            q.push_bind(window)
+                .push(" AND start_ts >= ")
+                .push_bind(window * WINDOW_MS)
+                .push(" AND start_ts < ")
+                .push_bind((window + 1) * WINDOW_MS)
+                .push(" AND series_id IN (");
+            let mut list = q.separated(", ");
+            for id in series {
+                list.push_bind(*id);
+            }
+            q.push(") ORDER BY series_id, id");
+            let mut read: Vec<i64> = Vec::new();
+            let mut merged: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
+            for row in q.build().fetch_all(&mut *tx).await? {
+                read.push(row.try_get("id")?);
+                let (series_id, points) = block_samples(&row)?;
+                merged.entry(series_id).or_default().extend(points);
+            }
+            for ids in read.chunks(MAX_BINDS / 2) {
+                let mut q = QueryBuilder::<$db>::new("DELETE FROM sample_blocks WHERE win = ");
+                q.push_bind(window)
+                    .push(" AND start_ts >= ")
+                    .push_bind(window * WINDOW_MS)
+                    .push(" AND start_ts < ")
+                    .push_bind((window + 1) * WINDOW_MS)
+                    .push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            let merged: Vec<Block> = merged
+                .into_iter()
+                .map(|(series_id, points)| blocks::encode(series_id, window, points))
+                .collect();
+            insert_blocks(&mut tx, "sample_blocks", &merged).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// Moves samples stored before blocks existed (`legacy_samples`) into blocks, `LEGACY_CHUNK`
+        /// rows per transaction; `take` deletes up to that many rows and returns them. Returns how
+        /// many samples moved.
+        pub(crate) async fn convert_legacy_samples(pool: &Pool<$db>, take: &str) -> StoreResult<u64> {
+            let mut moved = 0u64;
+            loop {
+                let mut tx = pool.begin().await?;
+                let rows = sqlx::query(take).bind(LEGACY_CHUNK).fetch_all(&mut *tx).await?;
+                let mut samples = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    samples.push((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?, r.try_get::<f64, _>(2)?));
+                }
+                insert_blocks(&mut tx, "sample_blocks", &blocks::build(samples)).await?;
+                tx.commit().await?;
+                moved += rows.len() as u64;
+                if (rows.len() as i64) < LEGACY_CHUNK {
+                    return Ok(moved);
+                }
+            }
+        }
+
+        const LEGACY_CHUNK: i64 = 50_000;
+
+        /// A transaction whose reads all see one snapshot (PostgreSQL's default sees a new one
+        /// per statement), for reads that combine rollups with pending samples.
+        pub(crate) async fn read_tx(pool: &Pool<$db>) -> StoreResult<Transaction<'static, $db>> {
+            let mut tx = pool.begin().await?;
+            if <$db as sqlx::Database>::NAME == "PostgreSQL" {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+            }
+            Ok(tx)
+        }
+
+        /// Samples of every series not yet flushed into blocks and rollups whose times may lie
+        /// in `[from, to)`. The pending table holds a second or so of data, so it is read whole.
+        async fn pending_samples(
+            tx: &mut Transaction<'_, $db>,
+            from: i64,
+            to: i64,
+        ) -> StoreResult<Vec<(i64, i64, f64)>> {
+            let rows = sqlx::query(
+                "SELECT series_id, start_ts, count, data FROM pending_blocks \
+                 WHERE end_ts >= $1 AND start_ts < $2 ORDER BY id",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut out = Vec::new();
+            for row in &rows {
+                let (series_id, points) = block_samples(row)?;
+                out.extend(points.into_iter().map(|(ts, v)| (series_id, ts, v)));
+            }
+            Ok(out)
+        }
+
+        /// Rollups of pending samples of the given series with `from <= bucket < to`.
+        async fn pending_rollups(
+            tx: &mut Transaction<'_, $db>,
+            resolution: Resolution,
+            series: impl Fn(i64) -> bool,
+            from: i64,
+            to: i64,
+        ) -> StoreResult<Vec<RollupRow>> {
+            let pending = pending_samples(tx, from.saturating_sub(resolution.millis()), to).await?;
+            let mut rows = rollup::aggregate(pending.into_iter().filter(|s| series(s.0)), resolution);
+            rows.retain(|r| (from..to).contains(&r.bucket));
+            Ok(rows)
         }
 
         pub(crate) async fn rollups(
@@ -371,6 +572,7 @@ macro_rules! shared_sql {
             from: i64,
             to: i64,
         ) -> StoreResult<Vec<RollupRow>> {
+            let mut tx = read_tx(pool).await?;
             let mut out = Vec::new();
             for chunk in ids.chunks(1000) {
                 let mut q = QueryBuilder::<$db>::new(format!(
@@ -383,7 +585,7 @@ macro_rules! shared_sql {
                     list.push_bind(*id);
                 }
                 q.push(") ORDER BY series_id, bucket");
-                for r in q.build().fetch_all(pool).await? {
+                for r in q.build().fetch_all(&mut *tx).await? {
                     out.push(RollupRow {
                         series_id: r.try_get(0)?,
                         bucket: r.try_get(1)?,
@@ -396,10 +598,113 @@ macro_rules! shared_sql {
                     });
                 }
             }
-            Ok(out)
+            let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            let pending = pending_rollups(&mut tx, resolution, |id| wanted.contains(&id), from, to).await?;
+            tx.commit().await?;
+            if pending.is_empty() {
+                return Ok(out);
+            }
+            let mut merged: BTreeMap<(i64, i64), RollupRow> = out.into_iter().map(|r| ((r.series_id, r.bucket), r)).collect();
+            for p in pending {
+                merged.entry((p.series_id, p.bucket)).and_modify(|r| r.merge(&p)).or_insert(p);
+            }
+            Ok(merged.into_values().collect())
         }
 
-        /// Reads the rows of a grouped rollup query.
+        /// Adds the pending samples' share to grouped rollup buckets (see `Store::rollup_groups`).
+        pub(crate) async fn add_pending_groups(
+            tx: &mut Transaction<'_, $db>,
+            resolution: Resolution,
+            members: &[(i64, i64)],
+            (from, to, step): (i64, i64, i64),
+            out: &mut Vec<GroupBucket>,
+        ) -> StoreResult<()> {
+            let groups: std::collections::HashMap<i64, i64> = members.iter().copied().collect();
+            let pending = pending_rollups(tx, resolution, |id| groups.contains_key(&id), from, to).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let mut at: std::collections::HashMap<(i64, i64), usize> =
+                out.iter().enumerate().map(|(i, b)| ((b.group, b.index), i)).collect();
+            for r in pending {
+                let key = (groups[&r.series_id], (r.bucket - from) / step);
+                match at.get(&key) {
+                    Some(&i) => {
+                        let b = &mut out[i];
+                        b.count += r.count;
+                        b.sum += r.sum;
+                        b.min = b.min.min(r.min);
+                        b.max = b.max.max(r.max);
+                    }
+                    None => {
+                        at.insert(key, out.len());
+                        out.push(GroupBucket { group: key.0, index: key.1, count: r.count, sum: r.sum, min: r.min, max: r.max });
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// Moves up to `FLUSH_ROWS` pending blocks, oldest first, into `sample_blocks` (one block
+        /// per series and hour) and the rollups, in one transaction. `lock` is appended to the
+        /// SELECT (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so processes sharing a database flush
+        /// disjoint rows). Returns the pending rows and samples moved.
+        pub(crate) async fn flush_pending(pool: &Pool<$db>, lock: &str) -> StoreResult<(usize, usize)> {
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(&format!(
+                "SELECT id, series_id, start_ts, count, data FROM pending_blocks ORDER BY id LIMIT $1{lock}"
+            ))
+            .bind(FLUSH_ROWS)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok((0, 0));
+            }
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut merged: BTreeMap<(i64, i64), Vec<(i64, f64)>> = BTreeMap::new();
+            for row in &rows {
+                ids.push(row.try_get::<i64, _>("id")?);
+                let (series_id, points) = block_samples(row)?;
+                let start: i64 = row.try_get("start_ts")?;
+                merged.entry((series_id, blocks::window_of(start))).or_default().extend(points);
+            }
+            let moved = merged.values().map(Vec::len).sum();
+            let samples: Vec<(i64, i64, f64)> = merged
+                .iter()
+                .flat_map(|((series_id, _), points)| points.iter().map(|(ts, v)| (*series_id, *ts, *v)))
+                .collect();
+            for resolution in [Resolution::Minute, Resolution::Hour] {
+                upsert_rollups(&mut tx, &rollup::aggregate(samples.iter().copied(), resolution), resolution).await?;
+            }
+            let flushed: Vec<Block> = merged
+                .into_iter()
+                .map(|((series_id, window), points)| blocks::encode(series_id, window, points))
+                .collect();
+            insert_blocks(&mut tx, "sample_blocks", &flushed).await?;
+            for chunk in ids.chunks(MAX_BINDS) {
+                let mut q = QueryBuilder::<$db>::new("DELETE FROM pending_blocks WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok((rows.len(), moved))
+        }
+
+        /// Pending blocks moved per flush transaction.
+        pub(crate) const FLUSH_ROWS: i64 = 20_000;
+
+        /// Samples waiting in `pending_blocks`, at start-up.
+        pub(crate) async fn pending_count(pool: &Pool<$db>) -> StoreResult<usize> {
+            let n: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM pending_blocks")
+                .fetch_one(pool)
+                .await?;
+            Ok(n as usize)
+        }
+
         pub(crate) fn group_rows(rows: Vec<<$db as sqlx::Database>::Row>) -> StoreResult<Vec<GroupBucket>> {
             rows.iter()
                 .map(|r| {
@@ -523,14 +828,34 @@ macro_rules! shared_sql {
         }
 
         pub(crate) async fn recent_samples(pool: &Pool<$db>, from: i64, limit: u32) -> StoreResult<Vec<SampleRow>> {
-            let rows = sqlx::query("SELECT series_id, ts, value FROM samples WHERE ts >= $1 ORDER BY ts LIMIT $2")
-                .bind(from)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(SampleRow { series_id: r.try_get(0)?, ts: r.try_get(1)?, value: r.try_get(2)? }))
-                .collect()
+            use futures_util::TryStreamExt;
+            let limit = limit as usize;
+            // Windows are read in order and every sample of a window precedes the next window's,
+            // so reading can stop at the first window after `limit` samples are in hand.
+            let mut rows = sqlx::query(
+                "SELECT 0 AS src, id, win, series_id, start_ts, count, data FROM sample_blocks \
+                 WHERE win >= $1 AND start_ts > $2 AND end_ts >= $3 \
+                 UNION ALL SELECT 1 AS src, id, win, series_id, start_ts, count, data FROM pending_blocks \
+                 WHERE win >= $1 AND start_ts > $2 AND end_ts >= $3 ORDER BY win, src, id",
+            )
+            .bind(blocks::window_of(from))
+            .bind(from.saturating_sub(WINDOW_MS))
+            .bind(from)
+            .fetch(pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let window: i64 = row.try_get("win")?;
+                if out.len() >= limit && out.last().is_some_and(|s: &SampleRow| blocks::window_of(s.ts) < window) {
+                    break;
+                }
+                let (series_id, points) = block_samples(&row)?;
+                out.extend(
+                    points.into_iter().filter(|(ts, _)| *ts >= from).map(|(ts, value)| SampleRow { series_id, ts, value }),
+                );
+            }
+            out.sort_by_key(|s| s.ts);
+            out.truncate(limit);
+            Ok(out)
         }
 
         pub(crate) async fn metrics(pool: &Pool<$db>) -> StoreResult<Vec<MetricInfo>> {
@@ -614,7 +939,13 @@ macro_rules! shared_sql {
         pub(crate) async fn counts(pool: &Pool<$db>) -> StoreResult<TableCounts> {
             let mut c = [0i64; 6];
             for (slot, table) in c.iter_mut().zip(["series", "samples", "events", "errors", "spans", "security_events"]) {
-                *slot = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await?;
+                let sql = match table {
+                    "samples" => "SELECT CAST(COALESCE((SELECT SUM(count) FROM sample_blocks), 0) \
+                                  + COALESCE((SELECT SUM(count) FROM pending_blocks), 0) AS BIGINT)"
+                        .to_string(),
+                    _ => format!("SELECT count(*) FROM {table}"),
+                };
+                *slot = sqlx::query_scalar(&sql).fetch_one(pool).await?;
             }
             Ok(TableCounts { series: c[0], samples: c[1], events: c[2], errors: c[3], spans: c[4], security: c[5] })
         }

@@ -16,6 +16,8 @@ super::security::security_store!(SqliteStore, sqlx::Sqlite, readers);
 
 /// Rows deleted per statement by retention, so ingest is never blocked for long.
 const EXPIRE_CHUNK: i64 = 20_000;
+/// Hours back that compaction looks for blocks to merge; older late arrivals stay as they are.
+const COMPACT_LOOKBACK: i64 = 48;
 
 pub struct SqliteStore {
     writer: Pool<Sqlite>,
@@ -23,6 +25,8 @@ pub struct SqliteStore {
     cache: SeriesCache,
     known_series: AtomicUsize,
     max_series: usize,
+    /// Samples committed to `pending_blocks` and not yet flushed, as this process counts them.
+    pending: AtomicUsize,
 }
 
 impl SqliteStore {
@@ -56,13 +60,32 @@ impl SqliteStore {
             .max_connections(readers)
             .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await?;
+        let legacy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'legacy_samples'",
+        )
+        .fetch_one(&writer)
+        .await?;
+        if legacy > 0 {
+            let moved = convert_legacy_samples(
+                &writer,
+                "DELETE FROM legacy_samples WHERE rowid IN (SELECT rowid FROM legacy_samples LIMIT $1) \
+                 RETURNING series_id, ts, value",
+            )
+            .await?;
+            sqlx::query("DROP TABLE legacy_samples")
+                .execute(&writer)
+                .await?;
+            tracing::info!(samples = moved, "samples moved into blocks");
+        }
         let known = series_count(&writer).await?;
+        let pending = pending_count(&writer).await?;
         Ok(SqliteStore {
             writer,
             readers,
             cache: SeriesCache::new(max_series.min(200_000)),
             known_series: AtomicUsize::new(known),
             max_series,
+            pending: AtomicUsize::new(pending),
         })
     }
 }
@@ -89,6 +112,8 @@ impl Store for SqliteStore {
         let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
         insert_rows(&mut tx, batch, &sample_ids).await?;
         tx.commit().await?;
+        self.pending
+            .fetch_add(batch.metrics.len(), Ordering::Relaxed);
         self.known_series.fetch_add(created, Ordering::Relaxed);
         self.cache.insert_all(
             prepared
@@ -129,14 +154,18 @@ impl Store for SqliteStore {
             group_select(resolution, "?2", "?3", "?4")
         );
         let map = serde_json::to_string(members).expect("numbers serialise");
+        let mut tx = read_tx(&self.readers).await?;
         let rows = sqlx::query(&sql)
             .bind(map)
             .bind(from)
             .bind(to)
             .bind(step)
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *tx)
             .await?;
-        group_rows(rows)
+        let mut out = group_rows(rows)?;
+        add_pending_groups(&mut tx, resolution, members, (from, to, step), &mut out).await?;
+        tx.commit().await?;
+        Ok(out)
     }
     async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()> {
         put_anomalies(&self.writer, rows).await
@@ -178,10 +207,48 @@ impl Store for SqliteStore {
         has_key(&self.readers, kind).await
     }
 
+    async fn flush_pending(&self) -> StoreResult<usize> {
+        let (_, samples) = flush_pending(&self.writer, "").await?;
+        if samples == 0 {
+            // None left (another process sharing the database may have flushed ours).
+            self.pending.store(0, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(samples))
+                });
+        }
+        Ok(samples)
+    }
+    fn pending_samples(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
+        compact(&self.writer, now, COMPACT_LOOKBACK, limit).await
+    }
+
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
+        // Pending samples reach their rollups first, which outlive them.
+        while self.flush_pending().await? > 0 {}
         let mut report = ExpiryReport::default();
+        // Whole hours of sample blocks before the horizon's hour (found by the `win` index).
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM sample_blocks WHERE id IN (SELECT id FROM sample_blocks WHERE win < ?1 LIMIT ?2)",
+            )
+            .bind(super::blocks::window_of(raw_before))
+            .bind(EXPIRE_CHUNK)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            report.raw += n;
+            if n < EXPIRE_CHUNK as u64 {
+                break;
+            }
+        }
         let raw = [
-            ("samples", "ts"),
             ("events", "ts"),
             ("errors", "ts"),
             ("spans", "start"),

@@ -48,6 +48,25 @@ pub struct PgSchema {
     name: String,
 }
 
+impl PgSchema {
+    /// Opens another store on the same schema (as a restarted process would).
+    pub async fn reopen(&self, max_series: usize) -> Arc<dyn Store> {
+        Arc::new(
+            PgStore::open(&self.url, 4, max_series, Some(&self.name))
+                .await
+                .expect("reopen postgres"),
+        )
+    }
+
+    /// A plain connection to the schema, for setting up what a store would not write.
+    pub async fn connect(&self) -> sqlx::PgPool {
+        let options: sqlx::postgres::PgConnectOptions = self.url.parse().expect("postgres url");
+        sqlx::PgPool::connect_with(options.options([("search_path", self.name.as_str())]))
+            .await
+            .expect("connect postgres")
+    }
+}
+
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
