@@ -1515,3 +1515,36 @@ async fn dashboards_through_the_api() {
     }
     h.osprey.shutdown().await;
 }
+
+/// Commits leave samples pending; the writer flushes them into blocks and rollups within about a
+/// second while running, and all of them when it stops.
+#[tokio::test]
+async fn the_writer_flushes_pending_samples_while_running_and_at_shutdown() {
+    let h = start().await;
+    let t = common::now_ms();
+    let req = ingest_request(metric_body("m", &[(t, 1.0), (t + 1, 2.0), (t + 2, 3.0)]));
+    assert_eq!(send(&h.router, req).await.0, StatusCode::ACCEPTED);
+    let store = h.osprey.state.store.clone();
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while store.pending_samples() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("pending samples flushed by the writer's tick");
+    assert_eq!(stored_samples(&h).await, 3);
+    let req = ingest_request(metric_body("m", &[(t + 3, 4.0)]));
+    assert_eq!(send(&h.router, req).await.0, StatusCode::ACCEPTED);
+    h.osprey.shutdown().await;
+    let url = format!("sqlite://{}", h._dir.path().join("osprey.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_blocks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let flushed: i64 = sqlx::query_scalar("SELECT SUM(count) FROM sample_blocks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((pending, flushed), (0, 4));
+}

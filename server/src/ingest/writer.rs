@@ -85,11 +85,12 @@ async fn run(
 ) {
     let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flushed = Instant::now();
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
             _ = flush_tick.tick() => {
-                flush(&deps).await;
+                flush_slice(&deps, &mut flushed).await;
                 continue;
             }
             _ = stopped.changed() => {
@@ -113,30 +114,41 @@ async fn run(
         in_flight.store(jobs.len(), Ordering::SeqCst);
         commit(&deps, jobs).await;
         in_flight.store(0, Ordering::SeqCst);
-        if deps.store.pending_samples() >= FLUSH_SAMPLES {
-            flush(&deps).await;
-        }
+        flush_slice(&deps, &mut flushed).await;
     }
-    flush(&deps).await;
-    tracing::info!("batch writer stopped; every queued batch was committed");
-}
-
-/// How often samples left pending by commits are flushed into blocks and rollups, at the latest.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// Pending samples that trigger a flush before the next tick.
-const FLUSH_SAMPLES: usize = 200_000;
-
-/// Flushes every pending sample (see `Store::flush_pending`). On failure they stay pending, and
-/// readable, until the next try.
-async fn flush(deps: &WriterDeps) {
     while deps.store.pending_samples() > 0 {
         match deps.store.flush_pending().await {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "flushing pending samples failed; retrying in a second");
+                tracing::warn!(error = %e, "pending samples not flushed at shutdown; they stay readable and are flushed at the next start");
                 break;
             }
+        }
+    }
+    tracing::info!("batch writer stopped; every queued batch was committed");
+}
+
+/// How often samples left pending by commits are flushed into blocks and rollups.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pending samples that start a flush before a second has passed.
+const FLUSH_SAMPLES: usize = 200_000;
+
+/// Flushes one slice of pending samples (see `Store::flush_pending`) when a flush is due. A
+/// flush of a second's samples runs as slices between commits, so no request waits for a whole
+/// flush; it is over when nothing is pending. On failure the samples stay pending, and
+/// readable, until the next second.
+async fn flush_slice(deps: &WriterDeps, flushed: &mut Instant) {
+    let pending = deps.store.pending_samples();
+    if pending == 0 || (flushed.elapsed() < FLUSH_EVERY && pending < FLUSH_SAMPLES) {
+        return;
+    }
+    match deps.store.flush_pending().await {
+        Ok(moved) if moved > 0 && deps.store.pending_samples() > 0 => {}
+        Ok(_) => *flushed = Instant::now(),
+        Err(e) => {
+            tracing::warn!(error = %e, "flushing pending samples failed; retrying in a second");
+            *flushed = Instant::now();
         }
     }
 }

@@ -695,7 +695,7 @@ macro_rules! shared_sql {
         }
 
         /// Pending blocks moved per flush transaction.
-        pub(crate) const FLUSH_ROWS: i64 = 20_000;
+        pub(crate) const FLUSH_ROWS: i64 = 10_000;
 
         /// Samples waiting in `pending_blocks`, at start-up.
         pub(crate) async fn pending_count(pool: &Pool<$db>) -> StoreResult<usize> {
