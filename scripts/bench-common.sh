@@ -8,7 +8,8 @@ KEY=bench-ingest-key
 WORK=$(mktemp -d)
 
 start_osprey() {
-  OSPREY_INGEST_KEY=$KEY RUST_LOG=warn "$BIN" serve --addr "127.0.0.1:$PORT" \
+  # Reads need no sign-in here: the benchmarks measure queries, not authentication.
+  OSPREY_INGEST_KEY=$KEY OSPREY__AUTH__ANONYMOUS_READ=true RUST_LOG=warn "$BIN" serve --addr "127.0.0.1:$PORT" \
     --database-url "sqlite://$WORK/bench.db" "$@" > "$WORK/osprey.log" 2>&1 &
   OSPREY_PID=$!
   for _ in $(seq 1 100); do curl -sf "$URL/readyz" >/dev/null && return 0; sleep 0.1; done
