@@ -1,12 +1,10 @@
 // Frame rate of the GPU views while the user drags, in Debian's Chromium (SwiftShader: no real
 // GPU, so these are floors). Run by scripts/bench-gpu:  node bench-gpu.mjs URL webgl2|webgpu
 import { chromium } from '@playwright/test';
+import flags from './chromium-flags.json' with { type: 'json' };
 
 const [base, mode] = process.argv.slice(2);
-const common = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-sync'];
-const args = mode === 'webgpu'
-  ? [...common, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--use-vulkan=swiftshader']
-  : [...common, '--disable-gpu'];
+const args = [...flags.common, ...(mode === 'webgpu' ? flags.webgpu : flags.webgl2)];
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 page.on('console', (m) => { if (m.type() === 'error') console.log('console error:', m.text().slice(0, 300)); });

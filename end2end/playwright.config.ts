@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import flags from './chromium-flags.json';
 
 // Playwright drives Debian's Chromium (browser downloads do not work on these machines)
 // against a real osprey with a fresh SQLite database and the demo running.
@@ -8,10 +9,6 @@ export const ingestKey = 'e2e-ingest-key';
 export const adminPassword = 'e2e-admin-password';
 
 const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const common = [
-  '--no-sandbox', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 
 export default defineConfig({
   testDir: './tests',
@@ -25,20 +22,20 @@ export default defineConfig({
     viewport: { width: 1400, height: 1000 },
     launchOptions: {
       executablePath: chromium,
-      args: [...common, '--disable-gpu'],
+      args: [...flags.common, ...flags.webgl2],
     },
   },
   projects: [
     // No WebGPU adapter here, so the 3-D views fall back to WebGL2 (ANGLE on SwiftShader).
     { name: 'chromium' },
-    // WebGPU on SwiftShader (flags from ../shared/BUILD-NOTES.md): the 3-D views again.
+    // WebGPU on SwiftShader (chromium-flags.json): the 3-D views again.
     {
       name: 'webgpu',
       testMatch: /explore\.spec\.ts/,
       use: {
         launchOptions: {
           executablePath: chromium,
-          args: [...common, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--use-vulkan=swiftshader'],
+          args: [...flags.common, ...flags.webgpu],
         },
       },
     },
