@@ -78,6 +78,18 @@ mod cases {
             .map(|s| s.id)
             .collect();
         let members: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 0)).collect();
+        let grouped = || async {
+            store
+                .rollup_groups(
+                    Resolution::Minute,
+                    &members,
+                    T0,
+                    T0 + 10 * minute,
+                    2 * minute,
+                )
+                .await
+                .unwrap()
+        };
         let read = || async {
             (
                 store.samples(&ids, T0, T0 + 10 * minute).await.unwrap(),
@@ -89,16 +101,7 @@ mod cases {
                     .rollups(Resolution::Hour, &ids, 0, T0 + 10 * minute)
                     .await
                     .unwrap(),
-                store
-                    .rollup_groups(
-                        Resolution::Minute,
-                        &members,
-                        T0,
-                        T0 + 10 * minute,
-                        2 * minute,
-                    )
-                    .await
-                    .unwrap(),
+                grouped().await,
                 store.recent_samples(T0, 100).await.unwrap(),
                 store.counts().await.unwrap().samples,
             )
@@ -142,16 +145,7 @@ mod cases {
             (mixed[0].count, mixed[0].max, mixed[0].last),
             (7, 100.0, 100.0)
         );
-        let groups = store
-            .rollup_groups(
-                Resolution::Minute,
-                &members,
-                T0,
-                T0 + 10 * minute,
-                2 * minute,
-            )
-            .await
-            .unwrap();
+        let groups = grouped().await;
         assert_eq!(
             (groups.len(), groups[0].count, groups[0].max),
             (1, 16, 100.0)

@@ -116,15 +116,8 @@ async fn run(
         in_flight.store(0, Ordering::SeqCst);
         flush_slice(&deps, &mut flushed).await;
     }
-    while deps.store.pending_samples() > 0 {
-        match deps.store.flush_pending().await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "pending samples not flushed at shutdown; they stay readable and are flushed at the next start");
-                break;
-            }
-        }
+    if let Err(e) = deps.store.flush_all().await {
+        tracing::warn!(error = %e, "pending samples not flushed at shutdown; they stay readable and are flushed at the next start");
     }
     tracing::info!("batch writer stopped; every queued batch was committed");
 }

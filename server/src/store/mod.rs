@@ -120,6 +120,36 @@ pub struct TableCounts {
     pub security: i64,
 }
 
+/// Samples committed to `pending_blocks` and not yet flushed, as one process counts them (the
+/// batch writer uses it to decide when to flush).
+#[derive(Debug, Default)]
+pub(crate) struct PendingCount(std::sync::atomic::AtomicUsize);
+
+impl PendingCount {
+    pub(crate) fn new(n: usize) -> Self {
+        PendingCount(n.into())
+    }
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub(crate) fn committed(&self, samples: usize) {
+        self.0
+            .fetch_add(samples, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// After a flush that moved `samples`; none moved means none left (another process sharing
+    /// the database may have flushed ours).
+    pub(crate) fn flushed(&self, samples: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if samples == 0 {
+            self.0.store(0, Relaxed);
+        } else {
+            let _ = self
+                .0
+                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(samples)));
+        }
+    }
+}
+
 /// What a retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExpiryReport {
@@ -233,6 +263,11 @@ pub trait Store:
     async fn flush_pending(&self) -> StoreResult<usize>;
     /// Samples waiting to be flushed (as this process counts them).
     fn pending_samples(&self) -> usize;
+    /// Flushes until no sample is pending.
+    async fn flush_all(&self) -> StoreResult<()> {
+        while self.flush_pending().await? > 0 {}
+        Ok(())
+    }
     /// Merges the sample blocks of each series in recent closed hours into one (see [`blocks`]),
     /// at most `limit` series-hours per call; returns how many it merged.
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64>;

@@ -27,8 +27,7 @@ pub struct PgStore {
     cache: SeriesCache,
     known_series: AtomicUsize,
     max_series: usize,
-    /// Samples committed to `pending_blocks` and not yet flushed, as this process counts them.
-    pending: AtomicUsize,
+    pending: super::PendingCount,
     /// Day partitions known to exist, so each is created once per process.
     partitions: Mutex<HashSet<(&'static str, i64)>>,
 }
@@ -75,7 +74,7 @@ impl PgStore {
             cache: SeriesCache::new(max_series.min(200_000)),
             known_series: AtomicUsize::new(known),
             max_series,
-            pending: AtomicUsize::new(pending),
+            pending: super::PendingCount::new(pending),
             partitions: Mutex::new(HashSet::new()),
         };
         store.convert_legacy_samples().await?;
@@ -90,13 +89,7 @@ impl PgStore {
         if !legacy {
             return Ok(());
         }
-        let days: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT DISTINCT CAST(floor(ts / {DAY_MS}.0) AS BIGINT) * {DAY_MS} FROM legacy_samples"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        self.ensure_partitions_for(days.into_iter().map(|ts| ("sample_blocks", ts)))
-            .await?;
+        self.ensure_block_partitions("legacy_samples", "ts").await?;
         // A partitioned table's rows are told apart by partition and ctid together.
         let moved = convert_legacy_samples(
             &self.pool,
@@ -109,6 +102,17 @@ impl PgStore {
             .await?;
         tracing::info!(samples = moved, "samples moved into blocks");
         Ok(())
+    }
+
+    /// Creates the `sample_blocks` day partitions that the times in `column` of `table` need.
+    async fn ensure_block_partitions(&self, table: &str, column: &str) -> StoreResult<()> {
+        let days: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT CAST(floor({column} / {DAY_MS}.0) AS BIGINT) * {DAY_MS} FROM {table}"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        self.ensure_partitions_for(days.into_iter().map(|ts| ("sample_blocks", ts)))
+            .await
     }
 
     /// Creates the day partitions a batch needs, outside its transaction.
@@ -192,8 +196,7 @@ impl Store for PgStore {
         let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
         insert_rows(&mut tx, batch, &sample_ids).await?;
         tx.commit().await?;
-        self.pending
-            .fetch_add(batch.metrics.len(), Ordering::Relaxed);
+        self.pending.committed(batch.metrics.len());
         self.known_series.fetch_add(created, Ordering::Relaxed);
         self.cache.insert_all(
             prepared
@@ -290,28 +293,14 @@ impl Store for PgStore {
 
     async fn flush_pending(&self) -> StoreResult<usize> {
         // A day partition dropped by retention while old samples waited is made again.
-        let days: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT DISTINCT CAST(floor(start_ts / {DAY_MS}.0) AS BIGINT) * {DAY_MS} FROM pending_blocks"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        self.ensure_partitions_for(days.into_iter().map(|ts| ("sample_blocks", ts)))
+        self.ensure_block_partitions("pending_blocks", "start_ts")
             .await?;
-        let (_, samples) = flush_pending(&self.pool, " FOR UPDATE SKIP LOCKED").await?;
-        if samples == 0 {
-            // None left (another process sharing the database may have flushed ours).
-            self.pending.store(0, Ordering::Relaxed);
-        } else {
-            let _ = self
-                .pending
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    Some(n.saturating_sub(samples))
-                });
-        }
+        let samples = flush_pending(&self.pool, " FOR UPDATE SKIP LOCKED").await?;
+        self.pending.flushed(samples);
         Ok(samples)
     }
     fn pending_samples(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.get()
     }
 
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
@@ -320,7 +309,7 @@ impl Store for PgStore {
 
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
         // Pending samples reach their rollups first, which outlive them.
-        while self.flush_pending().await? > 0 {}
+        self.flush_all().await?;
         let mut report = ExpiryReport::default();
         // Whole days before the horizon go as partitions; the rest of a day waits for its turn.
         for table in PARTITIONED {

@@ -334,6 +334,16 @@ macro_rules! shared_sql {
                 .collect()
         }
 
+        /// Pushes `(id, id, …)` with every id bound, closing an `… IN ` the query ends with.
+        fn push_ids(q: &mut QueryBuilder<'_, $db>, ids: &[i64]) {
+            q.push("(");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+        }
+
         /// Inserts blocks into `sample_blocks` or `pending_blocks`.
         pub(crate) async fn insert_blocks(
             tx: &mut Transaction<'_, $db>,
@@ -388,12 +398,8 @@ macro_rules! shared_sql {
                         .push_bind(to)
                         .push(" AND end_ts >= ")
                         .push_bind(from)
-                        .push(" AND series_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(")");
+                        .push(" AND series_id IN ");
+                    push_ids(&mut q, chunk);
                 }
                 q.push(" ORDER BY series_id, src, id");
                 for row in q.build().fetch_all(pool).await? {
@@ -448,22 +454,21 @@ macro_rules! shared_sql {
         const COMPACT_SERIES: usize = 200;
 
         async fn compact_window(pool: &Pool<$db>, window: i64, series: &[i64]) -> StoreResult<()> {
-            let mut tx = pool.begin().await?;
             // The start_ts bounds let PostgreSQL read only the window's day partition.
-            let mut q = QueryBuilder::<$db>::new(
-                "SELECT id, series_id, start_ts, count, data FROM sample_blocks WHERE win = ",
-            );
-            q.push_bind(window)
-                .push(" AND start_ts >= ")
-                .push_bind(window * WINDOW_MS)
-                .push(" AND start_ts < ")
-                .push_bind((window + 1) * WINDOW_MS)
-                .push(" AND series_id IN (");
-            let mut list = q.separated(", ");
-            for id in series {
-                list.push_bind(*id);
-            }
-            q.push(") ORDER BY series_id, id");
+            let push_window = |q: &mut QueryBuilder<'_, $db>| {
+                q.push(" WHERE win = ")
+                    .push_bind(window)
+                    .push(" AND start_ts >= ")
+                    .push_bind(window * WINDOW_MS)
+                    .push(" AND start_ts < ")
+                    .push_bind((window + 1) * WINDOW_MS);
+            };
+            let mut tx = pool.begin().await?;
+            let mut q = QueryBuilder::<$db>::new("SELECT id, series_id, start_ts, count, data FROM sample_blocks");
+            push_window(&mut q);
+            q.push(" AND series_id IN ");
+            push_ids(&mut q, series);
+            q.push(" ORDER BY series_id, id");
             let mut read: Vec<i64> = Vec::new();
             let mut merged: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
             for row in q.build().fetch_all(&mut *tx).await? {
@@ -472,18 +477,10 @@ macro_rules! shared_sql {
                 merged.entry(series_id).or_default().extend(points);
             }
             for ids in read.chunks(MAX_BINDS / 2) {
-                let mut q = QueryBuilder::<$db>::new("DELETE FROM sample_blocks WHERE win = ");
-                q.push_bind(window)
-                    .push(" AND start_ts >= ")
-                    .push_bind(window * WINDOW_MS)
-                    .push(" AND start_ts < ")
-                    .push_bind((window + 1) * WINDOW_MS)
-                    .push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<$db>::new("DELETE FROM sample_blocks");
+                push_window(&mut q);
+                q.push(" AND id IN ");
+                push_ids(&mut q, ids);
                 q.build().execute(&mut *tx).await?;
             }
             let merged: Vec<Block> = merged
@@ -530,7 +527,7 @@ macro_rules! shared_sql {
 
         /// Samples of every series not yet flushed into blocks and rollups whose times may lie
         /// in `[from, to)`. The pending table holds a second or so of data, so it is read whole.
-        async fn pending_samples(
+        async fn read_pending(
             tx: &mut Transaction<'_, $db>,
             from: i64,
             to: i64,
@@ -559,7 +556,7 @@ macro_rules! shared_sql {
             from: i64,
             to: i64,
         ) -> StoreResult<Vec<RollupRow>> {
-            let pending = pending_samples(tx, from.saturating_sub(resolution.millis()), to).await?;
+            let pending = read_pending(tx, from.saturating_sub(resolution.millis()), to).await?;
             let mut rows = rollup::aggregate(pending.into_iter().filter(|s| series(s.0)), resolution);
             rows.retain(|r| (from..to).contains(&r.bucket));
             Ok(rows)
@@ -579,12 +576,9 @@ macro_rules! shared_sql {
                     "SELECT series_id, bucket, count, sum, min, max, last, last_ts FROM {} WHERE bucket >= ",
                     resolution.table()
                 ));
-                q.push_bind(from).push(" AND bucket < ").push_bind(to).push(" AND series_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(") ORDER BY series_id, bucket");
+                q.push_bind(from).push(" AND bucket < ").push_bind(to).push(" AND series_id IN ");
+                push_ids(&mut q, chunk);
+                q.push(" ORDER BY series_id, bucket");
                 for r in q.build().fetch_all(&mut *tx).await? {
                     out.push(RollupRow {
                         series_id: r.try_get(0)?,
@@ -648,8 +642,8 @@ macro_rules! shared_sql {
         /// Moves up to `FLUSH_ROWS` pending blocks, oldest first, into `sample_blocks` (one block
         /// per series and hour) and the rollups, in one transaction. `lock` is appended to the
         /// SELECT (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so processes sharing a database flush
-        /// disjoint rows). Returns the pending rows and samples moved.
-        pub(crate) async fn flush_pending(pool: &Pool<$db>, lock: &str) -> StoreResult<(usize, usize)> {
+        /// disjoint rows). Returns the samples moved.
+        pub(crate) async fn flush_pending(pool: &Pool<$db>, lock: &str) -> StoreResult<usize> {
             let mut tx = pool.begin().await?;
             let rows = sqlx::query(&format!(
                 "SELECT id, series_id, start_ts, count, data FROM pending_blocks ORDER BY id LIMIT $1{lock}"
@@ -658,7 +652,7 @@ macro_rules! shared_sql {
             .fetch_all(&mut *tx)
             .await?;
             if rows.is_empty() {
-                return Ok((0, 0));
+                return Ok(0);
             }
             let mut ids = Vec::with_capacity(rows.len());
             let mut merged: BTreeMap<(i64, i64), Vec<(i64, f64)>> = BTreeMap::new();
@@ -682,16 +676,12 @@ macro_rules! shared_sql {
                 .collect();
             insert_blocks(&mut tx, "sample_blocks", &flushed).await?;
             for chunk in ids.chunks(MAX_BINDS) {
-                let mut q = QueryBuilder::<$db>::new("DELETE FROM pending_blocks WHERE id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<$db>::new("DELETE FROM pending_blocks WHERE id IN ");
+                push_ids(&mut q, chunk);
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok((rows.len(), moved))
+            Ok(moved)
         }
 
         /// Pending blocks moved per flush transaction.

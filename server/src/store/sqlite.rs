@@ -25,8 +25,7 @@ pub struct SqliteStore {
     cache: SeriesCache,
     known_series: AtomicUsize,
     max_series: usize,
-    /// Samples committed to `pending_blocks` and not yet flushed, as this process counts them.
-    pending: AtomicUsize,
+    pending: super::PendingCount,
 }
 
 impl SqliteStore {
@@ -85,8 +84,28 @@ impl SqliteStore {
             cache: SeriesCache::new(max_series.min(200_000)),
             known_series: AtomicUsize::new(known),
             max_series,
-            pending: AtomicUsize::new(pending),
+            pending: super::PendingCount::new(pending),
         })
+    }
+}
+
+impl SqliteStore {
+    /// Runs `sql` (a DELETE of at most `?2` rows older than `?1`) until it deletes fewer than
+    /// `EXPIRE_CHUNK`, so ingest is never blocked for long; returns the rows deleted.
+    async fn delete_chunked(&self, sql: &str, before: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(sql)
+                .bind(before)
+                .bind(EXPIRE_CHUNK)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
+            deleted += n;
+            if n < EXPIRE_CHUNK as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 }
 
@@ -112,8 +131,7 @@ impl Store for SqliteStore {
         let sample_ids: Vec<i64> = prepared.sample_series.iter().map(|&i| ids[i]).collect();
         insert_rows(&mut tx, batch, &sample_ids).await?;
         tx.commit().await?;
-        self.pending
-            .fetch_add(batch.metrics.len(), Ordering::Relaxed);
+        self.pending.committed(batch.metrics.len());
         self.known_series.fetch_add(created, Ordering::Relaxed);
         self.cache.insert_all(
             prepared
@@ -208,21 +226,12 @@ impl Store for SqliteStore {
     }
 
     async fn flush_pending(&self) -> StoreResult<usize> {
-        let (_, samples) = flush_pending(&self.writer, "").await?;
-        if samples == 0 {
-            // None left (another process sharing the database may have flushed ours).
-            self.pending.store(0, Ordering::Relaxed);
-        } else {
-            let _ = self
-                .pending
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    Some(n.saturating_sub(samples))
-                });
-        }
+        let samples = flush_pending(&self.writer, "").await?;
+        self.pending.flushed(samples);
         Ok(samples)
     }
     fn pending_samples(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.get()
     }
 
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
@@ -231,23 +240,15 @@ impl Store for SqliteStore {
 
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
         // Pending samples reach their rollups first, which outlive them.
-        while self.flush_pending().await? > 0 {}
+        self.flush_all().await?;
         let mut report = ExpiryReport::default();
         // Whole hours of sample blocks before the horizon's hour (found by the `win` index).
-        loop {
-            let n = sqlx::query(
+        report.raw += self
+            .delete_chunked(
                 "DELETE FROM sample_blocks WHERE id IN (SELECT id FROM sample_blocks WHERE win < ?1 LIMIT ?2)",
+                super::blocks::window_of(raw_before),
             )
-            .bind(super::blocks::window_of(raw_before))
-            .bind(EXPIRE_CHUNK)
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-            report.raw += n;
-            if n < EXPIRE_CHUNK as u64 {
-                break;
-            }
-        }
+            .await?;
         let raw = [
             ("events", "ts"),
             ("errors", "ts"),
@@ -269,18 +270,7 @@ impl Store for SqliteStore {
                 } else {
                     format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)")
                 };
-                loop {
-                    let n = sqlx::query(&sql)
-                        .bind(before)
-                        .bind(EXPIRE_CHUNK)
-                        .execute(&self.writer)
-                        .await?
-                        .rows_affected();
-                    *counter += n;
-                    if n < EXPIRE_CHUNK as u64 {
-                        break;
-                    }
-                }
+                *counter += self.delete_chunked(&sql, before).await?;
             }
         }
         // The users of issues that expired with them.
