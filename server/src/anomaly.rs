@@ -149,7 +149,8 @@ impl AnomalyWatch {
                         upper: s.upper,
                         dismissed: false,
                         explanation: explain(
-                            &watch.input.label(&key.name),
+                            &crate::derived::describe(key)
+                                .unwrap_or_else(|| watch.input.label(&key.name)),
                             v,
                             s.expected,
                             s.lower,

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboards;
 pub mod demo;
+pub mod derived;
 pub mod embeds;
 pub mod forecasting;
 pub mod hot;
@@ -135,6 +136,11 @@ impl Osprey {
                 detectors.clone(),
                 now,
                 warmed_tx,
+                stopped.clone(),
+            )),
+            tokio::spawn(derive_series(
+                store.clone(),
+                ingest.clone(),
                 stopped.clone(),
             )),
             tokio::spawn(detect_attacks(
@@ -449,6 +455,54 @@ async fn compaction(store: Arc<dyn store::Store>, mut stop: watch::Receiver<bool
                     tracing::debug!(series_hours = merged, "sample blocks compacted");
                 }
             }
+        }
+    }
+}
+
+/// How often derivation looks for newly settled minutes.
+const DERIVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes the series derived from spans (see [`derived`]) as minutes settle, through the
+/// ingest path so they are stored, streamed and watched for anomalies like any other series.
+/// A chunk that fails is derived again at the next tick.
+async fn derive_series(
+    store: Arc<dyn store::Store>,
+    ingest: ingest::IngestService,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(DERIVE_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut deriver = None;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let d = match deriver.as_mut() {
+            Some(d) => d,
+            None => match derived::Deriver::resume(store.as_ref(), now).await {
+                Ok(d) => deriver.insert(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "derived series: resuming failed; retrying");
+                    continue;
+                }
+            },
+        };
+        while !*stop.borrow() {
+            let chunk = match d.next_chunk(store.as_ref(), now).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "derived series: reading spans failed; retrying");
+                    break;
+                }
+            };
+            if let Err(e) = ingest.submit(derived::batch(chunk.samples)).await {
+                tracing::warn!(error = %e, "derived series not stored; retrying");
+                break;
+            }
+            d.advance(chunk.state);
         }
     }
 }

@@ -104,7 +104,8 @@ pub async fn service_stats(
     Ok(stats_of(spans))
 }
 
-fn stats_of(spans: Vec<EntrySpan>) -> Vec<ServiceStats> {
+/// Per-service statistics of a set of entry spans, busiest service first.
+pub fn stats_of(spans: Vec<EntrySpan>) -> Vec<ServiceStats> {
     let mut by_service: HashMap<String, (Vec<f64>, i64)> = HashMap::new();
     for span in spans {
         let entry = by_service.entry(span.service).or_default();
