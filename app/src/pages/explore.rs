@@ -29,9 +29,12 @@ pub fn Explore() -> impl IntoView {
         move || params.get(),
         |(surface, view)| async move {
             let service = surface.service.clone();
-            let services = load_services(surface.range.clone()).await?;
-            let surface = load_latency_surface(surface).await?;
-            Ok::<_, ServerFnError>((surface, services, service, view))
+            // Both read the same range; neither waits for the other.
+            let (services, surface) = futures::join!(
+                load_services(surface.range.clone()),
+                load_latency_surface(surface)
+            );
+            Ok::<_, ServerFnError>((surface?, services?, service, view))
         },
     );
     let keep = move || {
