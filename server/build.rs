@@ -18,8 +18,10 @@ fn main() {
         .unwrap_or_else(|_| manifest.join("../target/site"));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut files = Vec::new();
+    // Also while the site is missing: cargo then reruns this script on every build, so a site
+    // built after the first compile (a fresh machine running tests first) is picked up.
+    println!("cargo:rerun-if-changed={}", site.display());
     if site.is_dir() {
-        println!("cargo:rerun-if-changed={}", site.display());
         collect(&site, &site, &mut files);
     } else {
         println!(
