@@ -69,7 +69,7 @@ pub async fn load_dashboards() -> Result<Vec<DashboardItem>, ServerFnError> {
 }
 
 /// Panels starting this many grid rows (of 44 px) from the top come with the page; those
-/// further down load as they scroll into view ([`crate::lazy`]).
+/// further down load as they scroll into view ([`crate::lazy`]), except 3-D panels.
 pub const EAGER_ROWS: u32 = 20;
 
 /// A dashboard, the range shown (`range`, else the dashboard's default) and the data over it
@@ -96,7 +96,9 @@ pub async fn load_dashboard(
         .panels
         .iter()
         .enumerate()
-        .filter(|(i, p)| *i == 0 || p.y < EAGER_ROWS)
+        // A 3-D panel always comes with the page: rendering one in the browser would pull the
+        // GPU code into the main bundle (see `islands::Panel`).
+        .filter(|(i, p)| *i == 0 || p.y < EAGER_ROWS || p.spec.viz == crate::model::Viz::Surface)
         .map(|(_, p)| panels.0.panel(&p.spec, from, to));
     let data = futures::future::join_all(loads)
         .await

@@ -37,8 +37,8 @@ pub enum Viz {
     Stat,
     /// Each series' latest, minimum, mean and maximum.
     Table,
-    /// A 3-D view of the series over time; drawn as a heatmap (the same grid seen from above)
-    /// where no 3-D view is available.
+    /// The series over time as a lit 3-D surface (time × series × value) to orbit and zoom;
+    /// the server's picture, and a panel rendered in the browser, show the grid from above.
     Surface,
 }
 
@@ -138,7 +138,79 @@ pub struct Anomaly {
     pub dismissed: bool,
 }
 
+/// A panel's series on a grid, for its 3-D view: one row per series (the panel's order), one
+/// column per query step, each cell the series' value in that step. A step without a point
+/// repeats the value before it (the first value seen, before the first point), so a gap is not
+/// drawn as a fall to zero; a series without points is all zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesGrid {
+    pub from: i64,
+    pub to: i64,
+    pub cols: usize,
+    pub names: Vec<String>,
+    pub unit: String,
+    /// Row-major from the first series.
+    pub values: Vec<f64>,
+}
+
+impl SeriesGrid {
+    pub fn rows(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The smallest and largest value, or `None` without values.
+    pub fn extent(&self) -> Option<(f64, f64)> {
+        self.values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(None, |e, &v| {
+                Some(e.map_or((v, v), |(lo, hi)| (v.min(lo), v.max(hi))))
+            })
+    }
+}
+
 impl PanelData {
+    /// The series on a grid of at most `max_cols` columns and `max_rows` rows (the first
+    /// series); a step finer than the columns allow is merged by the mean of its points.
+    pub fn grid(&self, max_cols: usize, max_rows: usize) -> SeriesGrid {
+        let span = (self.to - self.from).max(1);
+        let steps = (span / self.step.max(1)).max(1) as usize;
+        let cols = steps.clamp(2, max_cols.max(2));
+        let col_of = |t: i64| {
+            let c = ((t - self.from) as f64 / span as f64 * cols as f64).floor();
+            (c.max(0.0) as usize).min(cols - 1)
+        };
+        let series: Vec<&SeriesPoints> = self.series.iter().take(max_rows).collect();
+        let mut values = Vec::with_capacity(series.len() * cols);
+        for s in &series {
+            let mut sums = vec![(0.0f64, 0u32); cols];
+            for &(t, v) in s.points.iter().filter(|(_, v)| v.is_finite()) {
+                let cell = &mut sums[col_of(t)];
+                cell.0 += v;
+                cell.1 += 1;
+            }
+            let first = sums
+                .iter()
+                .find(|c| c.1 > 0)
+                .map_or(0.0, |c| c.0 / f64::from(c.1));
+            let mut last = first;
+            for (sum, n) in sums {
+                if n > 0 {
+                    last = sum / f64::from(n);
+                }
+                values.push(last);
+            }
+        }
+        SeriesGrid {
+            from: self.from,
+            to: self.to,
+            cols,
+            names: series.iter().map(|s| self.series_name(s)).collect(),
+            unit: self.spec.unit.clone(),
+            values,
+        }
+    }
+
     /// The legend name of a series: its group's label values, or the metric.
     pub fn series_name(&self, s: &SeriesPoints) -> String {
         if s.labels.is_empty() {
@@ -440,6 +512,63 @@ pub fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn panel(step: i64, series: Vec<(&str, Vec<(i64, f64)>)>) -> PanelData {
+        PanelData {
+            spec: PanelSpec {
+                id: "p".into(),
+                title: "Latency".into(),
+                unit: "ms".into(),
+                metric: "latency".into(),
+                agg: "avg".into(),
+                group_by: vec!["service".into()],
+                filter: vec![],
+                scale: 1.0,
+                viz: Viz::Surface,
+            },
+            from: 0,
+            to: 600,
+            step,
+            series: series
+                .into_iter()
+                .map(|(name, points)| SeriesPoints {
+                    metric: "latency".into(),
+                    labels: [("service".to_string(), name.to_string())].into(),
+                    points,
+                })
+                .collect(),
+            bands: vec![],
+            anomalies: vec![],
+        }
+    }
+
+    #[test]
+    fn a_grid_has_a_row_per_series_and_fills_gaps_with_the_value_before() {
+        let data = panel(
+            100,
+            vec![
+                ("web", vec![(100, 2.0), (150, 4.0), (400, 7.0)]),
+                ("api", vec![]),
+            ],
+        );
+        let grid = data.grid(100, 10);
+        assert_eq!((grid.cols, grid.rows()), (6, 2));
+        assert_eq!(grid.names, vec!["web", "api"]);
+        assert_eq!(
+            grid.values,
+            vec![3.0, 3.0, 3.0, 3.0, 7.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(grid.extent(), Some((0.0, 7.0)));
+    }
+
+    #[test]
+    fn a_grid_merges_steps_finer_than_its_columns_and_keeps_the_first_rows() {
+        let points = (0..600).map(|t| (t, t as f64)).collect();
+        let data = panel(1, vec![("web", points), ("api", vec![]), ("db", vec![])]);
+        let grid = data.grid(3, 2);
+        assert_eq!((grid.cols, grid.rows()), (3, 2));
+        assert_eq!(&grid.values[..3], &[99.5, 299.5, 499.5]);
+    }
 
     #[test]
     fn civil_dates_round_trip() {

@@ -43,7 +43,7 @@ test('the Overview does not download the 3-D chunk; the 3-D page does', async ({
   await page.goto('/');
   await expect(page.locator('.chart-box.hydrated').first()).toBeVisible();
   expect(wasm).toContain('/pkg/osprey_bg.wasm');
-  expect(wasm.filter((p) => p.includes('split_')), 'Overview fetched a lazy chunk').toEqual([]);
+  expect(wasm.filter((p) => /split_|chunk_/.test(p)), 'Overview fetched a lazy chunk').toEqual([]);
   await signIn(page, '/explore');
   await expectDrawn(page, 'surface');
   expect(wasm.filter((p) => /split_explorer/.test(p))).toHaveLength(1);
@@ -163,6 +163,66 @@ test('the span scatter draws every span, and a brushed region lists its slowest 
   await expect.poll(async () => parseFloat(await rows.first().locator('td.num').innerText())).toBeLessThan(values[0]);
   await rows.first().locator('a').click();
   await expect(page).toHaveURL(/\/traces\/[0-9a-f]{32}/);
+  expect(errors).toEqual([]);
+});
+
+test('a dashboard panel drawn in 3-D shows each series as a ridge, orbits, and fetches only its own chunk', async ({ page, request }) => {
+  const errors = collectErrors(page);
+  const wasm: string[] = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  await signIn(page, '/dashboards');
+  const metric = `e2e.depth3d_${Date.now()}`;
+  const now = Date.now();
+  const metrics = ['api', 'checkout', 'web'].flatMap((service, s) =>
+    Array.from({ length: 20 }, (_, i) => ({
+      timestamp: now - (20 - i) * 60_000, name: metric, value: (s + 1) * 10 + 5 * Math.sin(i / 3), labels: { service },
+    })));
+  expect((await ingest(request, { metrics })).status()).toBe(202);
+  const created = await page.request.post('/api/v1/dashboards', {
+    headers: { origin: new URL(page.url()).origin },
+    data: {
+      title: `Depth in 3-D ${now}`,
+      time: { from: 'now-30m', to: 'now' },
+      panels: [
+        { title: 'Depth by service', query: { metric, agg: 'max', group_by: ['service'] }, viz: 'surface', grid: { x: 0, y: 0, w: 16, h: 10 } },
+        // Far below the first screen: a 3-D panel still comes with the page.
+        { title: 'Depth, total', query: { metric, agg: 'sum' }, viz: 'surface', grid: { x: 0, y: 40, w: 12, h: 8 } },
+      ],
+    },
+  });
+  expect(created.status()).toBe(201);
+  const { id, panels } = await created.json();
+  await page.goto(`/dashboards/${id}`);
+  const panel = page.locator(`section.panel[data-panel="${panels[0].id}"]`);
+  await expect(panel).toHaveAttribute('data-viz', 'surface');
+  const gpu = panel.getByTestId('gpu-view');
+  await expect(gpu).toHaveAttribute('data-kind', 'series');
+  await expect(gpu).toHaveAttribute('data-status', backend(), { timeout: 20_000 });
+  const canvas = panel.locator('.gpu-canvas');
+  await expect(canvas).toHaveAttribute('data-frames', /^[1-9]\d*$/);
+  await expect(panel.locator('figcaption')).toContainText('3 series');
+  for (const service of ['api', 'checkout', 'web']) await expect(panel.locator('.gpu-label', { hasText: service })).toHaveCount(1);
+  // The floor and the top are labelled with the smallest and largest value drawn.
+  await expect(panel.locator('.gpu-label.axis')).toHaveCount(3);
+  // The second panel, below the fold, is drawn as well: its own canvas and context.
+  const total = page.locator(`section.panel[data-panel="${panels[1].id}"]`);
+  await total.scrollIntoViewIfNeeded();
+  await expect(total.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/, { timeout: 20_000 });
+  await panel.scrollIntoViewIfNeeded();
+  // Orbit by dragging: new frames, and the labels move with the scene.
+  const label = panel.locator('.gpu-label.x').first();
+  const before = await label.boundingBox();
+  const frames = Number(await canvas.getAttribute('data-frames'));
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 30, { steps: 6 });
+  await page.mouse.up();
+  await expect.poll(async () => Number(await canvas.getAttribute('data-frames'))).toBeGreaterThan(frames);
+  await expect.poll(async () => (await label.boundingBox())?.x).not.toBe(before?.x);
+  // The 3-D panel's chunk (and the GPU code it shares) came; the Explore page's did not.
+  expect(wasm.filter((p) => /split_panel_surface/.test(p))).toHaveLength(1);
+  expect(wasm.filter((p) => /split_explorer/.test(p))).toEqual([]);
   expect(errors).toEqual([]);
 });
 

@@ -71,11 +71,17 @@ pub const SURFACE_HEIGHT: f32 = 1.2;
 /// The grid as a lit surface over the floor of the unit cube: columns along x, rows along z,
 /// height (and colour) by the normalised count. Normals by central differences.
 pub fn surface(grid: &Grid) -> Mesh {
-    let (cols, rows) = (grid.cols, grid.rows);
-    if cols < 2 || rows < 2 || grid.values.len() != cols * rows {
+    if grid.values.len() != grid.cols * grid.rows {
         return Mesh::default();
     }
-    let heights = grid.normalised();
+    height_surface(grid.cols, grid.rows, &grid.normalised())
+}
+
+/// A lit surface of heights already in 0..1, `cols` by `rows`, row-major (see [`surface`]).
+pub fn height_surface(cols: usize, rows: usize, heights: &[f32]) -> Mesh {
+    if cols < 2 || rows < 2 || heights.len() != cols * rows {
+        return Mesh::default();
+    }
     let x = |c: usize| -1.0 + 2.0 * c as f32 / (cols - 1) as f32;
     let z = |r: usize| -1.0 + 2.0 * r as f32 / (rows - 1) as f32;
     let y = |c: usize, r: usize| -1.0 + heights[r * cols + c] * SURFACE_HEIGHT;
@@ -234,6 +240,15 @@ mod tests {
             let n = (p(t[1]) - p(t[0])).cross(p(t[2]) - p(t[0]));
             assert!(n.y > 0.0, "{t:?}");
         }
+    }
+
+    #[test]
+    fn heights_are_drawn_as_given() {
+        let m = height_surface(2, 2, &[0.0, 0.5, 0.25, 1.0]);
+        let ys: Vec<f32> = m.vertices.iter().map(|v| v.position[1]).collect();
+        let expected = [0.0, 0.5, 0.25, 1.0].map(|h| -1.0 + h * SURFACE_HEIGHT);
+        assert_eq!(ys, expected);
+        assert_eq!(height_surface(2, 2, &[0.0; 3]), Mesh::default());
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! as a lit surface to orbit and zoom —, a service map — services by traffic, latency and error
 //! rate, the one under the pointer named —, and two dense 2-D views that pan and zoom: the
 //! latency heatmap (the surface seen from above) and a scatter of every span (up to a million),
-//! where shift-dragging a region lists its slowest spans.
+//! where shift-dragging a region lists its slowest spans. A dashboard panel drawn in 3-D
+//! ([`PanelSurface`]) is the same kind of view: its series over time as a lit surface.
 //!
 //! Switching views unmounts one GPU view and mounts the next; each tears its device, buffers
 //! and (on WebGL2) its context down explicitly as it goes, so switching a hundred times leaves
 //! nothing behind.
 
-use crate::model::{format_time, LatencySurface, ServiceStats, SpanHit};
+use crate::model::{format_time, LatencySurface, SeriesGrid, ServiceStats, SpanHit};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -52,15 +53,19 @@ pub enum Scene {
         to: i64,
         service: String,
     },
+    /// A dashboard panel's series: time × series × value.
+    Series(SeriesGrid),
 }
 
 impl Scene {
-    fn view(&self) -> ExploreView {
+    /// What the view is called in `data-kind`.
+    fn kind(&self) -> &'static str {
         match self {
-            Scene::Surface(_) => ExploreView::Surface,
-            Scene::Map(_) => ExploreView::Map,
-            Scene::Heatmap(_) => ExploreView::Heatmap,
-            Scene::Scatter { .. } => ExploreView::Scatter,
+            Scene::Surface(_) => ExploreView::Surface.as_str(),
+            Scene::Map(_) => ExploreView::Map.as_str(),
+            Scene::Heatmap(_) => ExploreView::Heatmap.as_str(),
+            Scene::Scatter { .. } => ExploreView::Scatter.as_str(),
+            Scene::Series(_) => "series",
         }
     }
 
@@ -111,6 +116,13 @@ pub fn Explorer(
     }
 }
 
+/// A dashboard panel's series as a lit 3-D surface (time along, series across, value up) to
+/// orbit and zoom. Its code is a lazily loaded chunk, fetched only where such a panel is shown.
+#[island(lazy)]
+pub fn PanelSurface(grid: SeriesGrid) -> impl IntoView {
+    view! { <GpuView scene=Scene::Series(grid)/> }
+}
+
 /// A text placed over the canvas where a point of the scene lands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Label {
@@ -138,11 +150,17 @@ fn GpuView(scene: Scene) -> impl IntoView {
     // A region being brushed (CSS pixels: left, top, width, height) and the spans found in it.
     let brush = RwSignal::new(None::<(f32, f32, f32, f32)>);
     let hits = RwSignal::new(None::<Result<Vec<SpanHit>, String>>);
-    let kind = scene.view().as_str();
+    let kind = scene.kind();
     let empty = match &scene {
         Scene::Surface(s) | Scene::Heatmap(s) => s.requests == 0,
         Scene::Map(list) => list.is_empty(),
         Scene::Scatter { .. } => false,
+        Scene::Series(g) => g.extent().is_none(),
+    };
+    let empty_text = if let Scene::Series(_) = scene {
+        "No data in this range"
+    } else {
+        "No requests in this range yet: send spans (OTLP or the JSON API) and they appear here."
     };
     let caption = match &scene {
         Scene::Surface(s) => format!(
@@ -162,6 +180,11 @@ fn GpuView(scene: Scene) -> impl IntoView {
         Scene::Scatter { .. } => {
             "every span by start and duration (log) · drag to pan, scroll to zoom, shift-drag to list a region's spans".to_string()
         }
+        Scene::Series(g) => format!(
+            "{} series × {} steps · drag to orbit, scroll to zoom",
+            g.rows(),
+            g.cols
+        ),
     };
     #[cfg(feature = "hydrate")]
     let handlers = browser::mount(
@@ -225,7 +248,7 @@ fn GpuView(scene: Scene) -> impl IntoView {
                     <div class="gpu-brush" style:left=format!("{x}px") style:top=format!("{y}px")
                         style:width=format!("{w}px") style:height=format!("{h}px")></div>
                 })}
-                {empty.then(|| view! { <p class="gpu-message">"No requests in this range yet: send spans (OTLP or the JSON API) and they appear here."</p> })}
+                {empty.then(|| view! { <p class="gpu-message">{empty_text}</p> })}
                 {move || status.get().strip_prefix("error: ").map(|m| view! { <p class="gpu-message" role="alert">{m.to_string()}</p> })}
             </div>
             <figcaption>
@@ -260,16 +283,19 @@ fn GpuView(scene: Scene) -> impl IntoView {
             })}
         </figure>
     }
+    // Erased, so pages that nest the view deeply stay within the compiler's type depth.
+    .into_any()
 }
 
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::{ExploreView, Hover, Label, Scene};
+    use crate::model::SeriesGrid;
     use crate::model::{format_time, format_value, ServiceStats, SpanHit, SpanPoints};
     use glam::Vec3;
     use gpu::camera::{project, top_down, Orbit, Window2d};
     use gpu::render::{Frame, Renderer};
-    use gpu::scene::{frame, pick, surface, Grid, LineVertex, Point};
+    use gpu::scene::{frame, height_surface, pick, surface, Grid, LineVertex, Point};
     use leptos::prelude::*;
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -337,7 +363,7 @@ mod browser {
         let status = out.status;
         // The surface stands on the floor of the cube: look a little below its middle.
         let orbit = match scene {
-            Scene::Surface(_) => Orbit {
+            Scene::Surface(_) | Scene::Series(_) => Orbit {
                 target: Vec3::new(0.0, -0.45, 0.0),
                 ..Orbit::default()
             },
@@ -527,8 +553,28 @@ mod browser {
                 renderer.set_points(&points);
                 v.points = points;
             }
+            Scene::Series(g) => {
+                renderer.set_mesh(&series_mesh(g));
+                renderer.set_lines(&frame(10, grid, axis));
+            }
             Scene::Scatter { .. } => {}
         }
+    }
+
+    /// The series as heights in 0..1 between their smallest and largest value, the first series
+    /// in front; a single series is drawn as a ribbon.
+    fn series_mesh(g: &SeriesGrid) -> gpu::scene::Mesh {
+        let (lo, hi) = g.extent().unwrap_or((0.0, 1.0));
+        let range = (hi - lo).max(f64::EPSILON);
+        let mut rows: Vec<&[f64]> = g.values.chunks(g.cols.max(1)).rev().collect();
+        if rows.len() == 1 {
+            rows.push(rows[0]);
+        }
+        let heights: Vec<f32> = rows
+            .iter()
+            .flat_map(|row| row.iter().map(|v| ((v - lo) / range) as f32))
+            .collect();
+        height_surface(g.cols, rows.len(), &heights)
     }
 
     /// Fetches every span of the range (packed binary) and hands them to the GPU as points:
@@ -802,6 +848,41 @@ mod browser {
                         |x| format_time(time(x)),
                         |z| format!("{} ms", format_value(latency(z))),
                     )
+                }
+                Scene::Series(g) => {
+                    let (lo, hi) = g.extent().unwrap_or((0.0, 0.0));
+                    let unit = if g.unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", g.unit)
+                    };
+                    let mut l = vec![
+                        place([-1.0, -1.0, 1.15], format_time(g.from), "x"),
+                        place([1.0, -1.0, 1.15], format_time(g.to), "x"),
+                        place([0.0, -1.0, 1.3], "time →".into(), "axis"),
+                        place(
+                            [-1.12, -1.0, -1.0],
+                            format!("{}{unit}", format_value(lo)),
+                            "axis",
+                        ),
+                        place(
+                            [-1.0, -1.0 + gpu::scene::SURFACE_HEIGHT + 0.08, -1.0],
+                            format!("{}{unit}", format_value(hi)),
+                            "axis",
+                        ),
+                    ];
+                    // Series names along the right edge, the first in front; at most eight.
+                    let rows = g.rows();
+                    let every = rows.div_ceil(8).max(1);
+                    for (i, name) in g.names.iter().enumerate().step_by(every) {
+                        let z = if rows > 1 {
+                            1.0 - 2.0 * i as f32 / (rows - 1) as f32
+                        } else {
+                            0.0
+                        };
+                        l.push(place([1.1, -1.0, z], name.clone(), "z"));
+                    }
+                    l.into_iter().flatten().collect()
                 }
                 Scene::Scatter { from, .. } => {
                     let from = *from;

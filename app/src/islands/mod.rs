@@ -14,7 +14,7 @@ mod theme;
 pub use crate::model::LiveStream;
 pub use chart::Chart;
 pub use embed::EmbedBridge;
-pub use explore::{ExploreView, Explorer};
+pub use explore::{ExploreView, Explorer, PanelSurface};
 pub use grid_editor::GridEditor;
 pub use keys::{NewKeyForm, RotateKeyButton};
 pub use lazy_panel::{LazyPanel, PanelRequest};

@@ -9,6 +9,11 @@ use leptos::prelude::*;
 /// Chart size in the server's SVG; the island redraws at the size the browser gives it.
 #[cfg(feature = "ssr")]
 const SVG_SIZE: (u32, u32) = (640, 220);
+/// The grid of a 3-D panel: at most this many time steps by this many series.
+#[cfg(feature = "ssr")]
+const SURFACE_COLS: usize = 240;
+#[cfg(feature = "ssr")]
+const SURFACE_ROWS: usize = 64;
 
 /// One panel: a title, the latest values, the server's SVG, and the canvas island over it (a
 /// stat shows its latest values large over a sparkline; a table lists each series' latest,
@@ -51,6 +56,22 @@ pub fn Panel(data: PanelData) -> impl IntoView {
     } else {
         "chart-box"
     };
+    // A 3-D panel is rendered with its page only (dashboards never defer one), so the GPU
+    // code stays in its own chunk; a browser-rendered panel draws the grid from above.
+    #[cfg(feature = "ssr")]
+    if viz == Viz::Surface {
+        let grid = data.grid(SURFACE_COLS, SURFACE_ROWS);
+        return view! {
+            <section class="panel" data-panel=id data-viz="surface" aria-labelledby=labelled_by>
+                {header}
+                <div class="chart-box gpu-box">
+                    <div class="chart-ssr" inner_html=svg></div>
+                    <super::PanelSurface grid/>
+                </div>
+            </section>
+        }
+        .into_any();
+    }
     view! {
         <section class="panel" data-panel=id data-viz=viz.as_str() aria-labelledby=labelled_by>
             {header}
