@@ -19,6 +19,7 @@ async function measure(path, label) {
   const backend = await view.getAttribute('data-status');
   const canvas = page.locator('.gpu-canvas');
   const points = await canvas.getAttribute('data-points');
+  const drawnAs = await canvas.getAttribute('data-mode');
   const box = await canvas.boundingBox();
   const frames = async () => Number(await canvas.getAttribute('data-frames'));
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -32,7 +33,7 @@ async function measure(path, label) {
   }
   await page.mouse.up();
   const fps = ((await frames()) - f0) / ((Date.now() - t0) / 1000);
-  console.log(`${label} [${backend}]: ready in ${ready} ms${points ? ` (${points} spans)` : ''}, ${fps.toFixed(1)} frames/s while dragging (${(1000 / fps).toFixed(1)} ms a frame)`);
+  console.log(`${label} [${backend}]: ready in ${ready} ms${points ? ` (${points} spans, drawn as ${drawnAs})` : ''}, ${fps.toFixed(1)} frames/s while dragging (${(1000 / fps).toFixed(1)} ms a frame)`);
 }
 
 await measure('/explore?view=surface&cols=200&rows=200', 'latency surface 200 x 200');

@@ -166,6 +166,45 @@ test('the span scatter draws every span, and a brushed region lists its slowest 
   expect(errors).toEqual([]);
 });
 
+test('a scatter of more spans than are drawn one by one shows their density, and points again zoomed in', async ({ page }) => {
+  test.setTimeout(150_000);
+  const errors = collectErrors(page);
+  const service = `dense-${Date.now()}`;
+  const now = Date.now();
+  // 120 000 spans over the last 20 minutes, one every 10 ms, every 50th failed. Each has a
+  // parent, so the latency surface (entry spans) of the other tests is unchanged.
+  for (let b = 0; b < 24; b++) {
+    const spans = Array.from({ length: 5_000 }, (_, j) => {
+      const i = b * 5_000 + j;
+      return {
+        trace_id: hex(32), span_id: hex(16), parent_span_id: 'f00dfeedf00dfeed', name: 'GET /dense',
+        start: now - 1_200_000 + i * 10, duration_ms: 5 + 50 * ((i * 7_919) % 1_000) / 1_000,
+        status: i % 50 === 0 ? 'error' : 'ok', attributes: {},
+      };
+    });
+    expect((await ingest(page.request, { context: { service }, spans })).status()).toBe(202);
+  }
+  await signIn(page, `/explore?view=scatter&range=1h&service=${service}`);
+  await expectDrawn(page, 'scatter');
+  const canvas = page.locator('.gpu-canvas');
+  await expect(canvas).toHaveAttribute('data-points', '120000');
+  await expect(canvas).toHaveAttribute('data-mode', 'density');
+  await expect(canvas).toHaveAttribute('data-drawn', '120000');
+  expect(await canvasColours(page), 'the density is blank').toBeGreaterThan(20);
+  // Zoom in on the spans (the last third of the hour) until fewer than 100 000 are near.
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.83, box.y + box.height / 2);
+  for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -800);
+  await expect(canvas).toHaveAttribute('data-mode', 'points');
+  const drawn = Number(await canvas.getAttribute('data-drawn'));
+  expect(drawn).toBeGreaterThan(1_000);
+  expect(drawn).toBeLessThanOrEqual(100_000);
+  // Zooming back out brings the density back.
+  for (let i = 0; i < 3; i++) await page.mouse.wheel(0, 800);
+  await expect(canvas).toHaveAttribute('data-mode', 'density');
+  expect(errors).toEqual([]);
+});
+
 test('a dashboard panel drawn in 3-D shows each series as a ridge, orbits, and fetches only its own chunk', async ({ page, request }) => {
   const errors = collectErrors(page);
   const wasm: string[] = [];

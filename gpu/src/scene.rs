@@ -111,6 +111,98 @@ pub fn height_surface(cols: usize, rows: usize, heights: &[f32]) -> Mesh {
     Mesh { vertices, indices }
 }
 
+/// Points counted on a `cols` × `rows` grid over the box `x0..x1` × `y0..y1` (data units): what
+/// a scatter of too many points to draw one by one shows instead. Cell (c, r) counts the points
+/// nearest to its grid point, so the flat mesh over the grid shows them where they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Density {
+    pub cols: usize,
+    pub rows: usize,
+    pub x0: f32,
+    pub x1: f32,
+    pub y0: f32,
+    pub y1: f32,
+    /// Row-major from the bottom row.
+    pub counts: Vec<u32>,
+}
+
+impl Density {
+    /// An empty grid over the box (at least 2 × 2).
+    pub fn new(cols: usize, rows: usize, (x0, x1): (f32, f32), (y0, y1): (f32, f32)) -> Self {
+        let (cols, rows) = (cols.max(2), rows.max(2));
+        Density {
+            cols,
+            rows,
+            x0,
+            x1,
+            y0,
+            y1,
+            counts: vec![0; cols * rows],
+        }
+    }
+
+    /// Counts a point; false (and nothing counted) outside the box.
+    pub fn add(&mut self, x: f32, y: f32) -> bool {
+        let fx = (x - self.x0) / (self.x1 - self.x0);
+        let fy = (y - self.y0) / (self.y1 - self.y0);
+        if !(0.0..=1.0).contains(&fx) || !(0.0..=1.0).contains(&fy) {
+            return false;
+        }
+        let c = (fx * (self.cols - 1) as f32).round() as usize;
+        let r = (fy * (self.rows - 1) as f32).round() as usize;
+        self.counts[r * self.cols + c] += 1;
+        true
+    }
+
+    /// The grid as a flat mesh in the z = 0 plane (data units relative to the origin of the box
+    /// coordinates), coloured by log count. Empty grid points get a value just below zero,
+    /// which the shader leaves undrawn: the density ends at its last counted points instead of
+    /// tiling the view, and a lone empty point inside it leaves no visible hole.
+    pub fn mesh(&self) -> Mesh {
+        let max = self.counts.iter().copied().max().unwrap_or(0);
+        if max == 0 {
+            return Mesh::default();
+        }
+        let scale = 1.0 / (max as f32).ln_1p();
+        let (cols, rows) = (self.cols, self.rows);
+        let mut vertices = Vec::with_capacity(cols * rows);
+        for r in 0..rows {
+            let y = self.y0 + (self.y1 - self.y0) * r as f32 / (rows - 1) as f32;
+            for c in 0..cols {
+                let x = self.x0 + (self.x1 - self.x0) * c as f32 / (cols - 1) as f32;
+                let n = self.counts[r * cols + c];
+                vertices.push(MeshVertex {
+                    position: [x, y, 0.0],
+                    normal: [0.0, 0.0, 1.0],
+                    // At least a fifth of the ramp, so a lone span is visible.
+                    value: if n == 0 {
+                        EMPTY
+                    } else {
+                        0.2 + 0.8 * (n as f32).ln_1p() * scale
+                    },
+                });
+            }
+        }
+        let mut indices = Vec::new();
+        for r in 0..rows - 1 {
+            for c in 0..cols - 1 {
+                let i = (r * cols + c) as u32;
+                let (right, up) = (i + 1, i + cols as u32);
+                // Squares without a single point are left out: most of a scatter is empty.
+                let corners = [i, right, up, up + 1];
+                if corners.iter().all(|&k| self.counts[k as usize] == 0) {
+                    continue;
+                }
+                indices.extend_from_slice(&[i, right, up, right, up + 1, up]);
+            }
+        }
+        Mesh { vertices, indices }
+    }
+}
+
+/// The value of an empty density grid point (see [`Density::mesh`]).
+const EMPTY: f32 = -1e-3;
+
 /// The floor grid and the three axes of the unit cube, `divisions` lines each way.
 pub fn frame(divisions: usize, color: [f32; 4], axis: [f32; 4]) -> Vec<LineVertex> {
     let mut lines = Vec::new();
@@ -240,6 +332,36 @@ mod tests {
             let n = (p(t[1]) - p(t[0])).cross(p(t[2]) - p(t[0]));
             assert!(n.y > 0.0, "{t:?}");
         }
+    }
+
+    #[test]
+    fn density_counts_points_in_the_box_at_their_nearest_grid_point() {
+        let mut d = Density::new(3, 2, (0.0, 10.0), (0.0, 1.0));
+        assert!(d.add(0.1, 0.0));
+        assert!(d.add(4.0, 0.9));
+        assert!(d.add(6.0, 0.6));
+        assert!(!d.add(11.0, 0.5));
+        assert!(!d.add(5.0, -0.1));
+        assert_eq!(d.counts, vec![1, 0, 0, 0, 2, 0]);
+        let m = d.mesh();
+        assert_eq!(m.vertices.len(), 6);
+        assert_eq!(m.vertices[4].value, 1.0);
+        assert!(m.vertices[4].position == [5.0, 1.0, 0.0]);
+        assert!(m.vertices[2].value < 0.0, "empty points are not drawn");
+        assert!((m.vertices[0].value - (0.2 + 0.8 * 2f32.ln() / 3f32.ln())).abs() < 1e-6);
+        // Both squares touch a counted point.
+        assert_eq!(m.indices.len(), 12);
+    }
+
+    #[test]
+    fn density_leaves_empty_squares_out_and_an_empty_grid_draws_nothing() {
+        let mut d = Density::new(4, 2, (0.0, 3.0), (0.0, 1.0));
+        d.add(0.0, 0.0);
+        assert_eq!(d.mesh().indices.len(), 6, "only the square by the point");
+        assert_eq!(
+            Density::new(4, 2, (0.0, 3.0), (0.0, 1.0)).mesh(),
+            Mesh::default()
+        );
     }
 
     #[test]

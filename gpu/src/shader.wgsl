@@ -42,6 +42,10 @@ fn mesh_vs(@location(0) position: vec3<f32>, @location(1) normal: vec3<f32>, @lo
 
 @fragment
 fn mesh_fs(in: MeshOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
+    // Negative values mark empty cells of a density grid (gpu::scene::Density).
+    if (in.value < 0.0) {
+        discard;
+    }
     let base = palette(in.value);
     if (u.light.w < 0.5) {
         return vec4<f32>(base, 1.0);

@@ -1,8 +1,9 @@
 //! The GPU views (wgpu: WebGPU, else WebGL2): a latency surface — requests by time and latency
 //! as a lit surface to orbit and zoom —, a service map — services by traffic, latency and error
 //! rate, the one under the pointer named —, and two dense 2-D views that pan and zoom: the
-//! latency heatmap (the surface seen from above) and a scatter of every span (up to a million),
-//! where shift-dragging a region lists its slowest spans. A dashboard panel drawn in 3-D
+//! latency heatmap (the surface seen from above) and a scatter of every span (up to a million:
+//! beyond a hundred thousand in view it draws their density, with failed spans on top), where
+//! shift-dragging a region lists its slowest spans. A dashboard panel drawn in 3-D
 //! ([`PanelSurface`]) is the same kind of view: its series over time as a lit surface.
 //!
 //! Switching views unmounts one GPU view and mounts the next; each tears its device, buffers
@@ -295,7 +296,7 @@ mod browser {
     use glam::Vec3;
     use gpu::camera::{project, top_down, Orbit, Window2d};
     use gpu::render::{Frame, Renderer};
-    use gpu::scene::{frame, height_surface, pick, surface, Grid, LineVertex, Point};
+    use gpu::scene::{frame, height_surface, pick, surface, Density, Grid, LineVertex, Point};
     use leptos::prelude::*;
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -315,6 +316,10 @@ mod browser {
         window: Window2d,
         /// Service map points, for picking.
         points: Vec<Point>,
+        /// The span scatter's spans, kept to redraw what the view shows after it moves.
+        spans: Option<ScatterSpans>,
+        /// The scatter's redraw once the view stops moving.
+        settle: Option<gloo_timers::callback::Timeout>,
         drag: Option<(f32, f32)>,
         /// Where a brush started (CSS pixels within the canvas).
         brushing: Option<(f32, f32)>,
@@ -387,6 +392,8 @@ mod browser {
             },
             brushing: None,
             points: Vec::new(),
+            spans: None,
+            settle: None,
             drag: None,
             frame_request: None,
             resize: None,
@@ -464,6 +471,8 @@ mod browser {
             canvas.remove();
         }
         v.points.clear();
+        v.spans = None;
+        v.settle = None;
     }
 
     fn new_canvas(
@@ -587,25 +596,20 @@ mod browser {
         let bytes = fetch(&url).await?;
         let spans = SpanPoints::decode(&bytes).ok_or("the answer is not in the expected format")?;
         let shift = (spans.origin - from) as f32;
-        let points: Vec<Point> = (0..spans.len())
-            .map(|i| Point {
-                position: [
-                    spans.starts[i] + shift,
-                    spans.durations_ms[i].max(1e-3).log10(),
-                    0.0,
-                ],
-                size: 3.0,
-                color: if spans.failed[i] {
-                    [0.94, 0.27, 0.27, 0.9]
-                } else {
-                    [0.30, 0.60, 1.0, 0.45]
-                },
-            })
-            .collect();
-        let (lo, hi) = points
+        let data = ScatterSpans {
+            xs: spans.starts.iter().map(|s| s + shift).collect(),
+            ys: spans
+                .durations_ms
+                .iter()
+                .map(|d| d.max(1e-3).log10())
+                .collect(),
+            failed: spans.failed,
+        };
+        let (lo, hi) = data
+            .ys
             .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
-                (lo.min(p.position[1]), hi.max(p.position[1]))
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), y| {
+                (lo.min(*y), hi.max(*y))
             });
         let (lo, hi) = if lo.is_finite() {
             (lo as f64 - 0.2, hi as f64 + 0.2)
@@ -613,10 +617,9 @@ mod browser {
             (-1.0, 4.0)
         };
         let mut v = state.borrow_mut();
-        let Some(renderer) = v.renderer.as_mut() else {
+        if v.renderer.is_none() {
             return Ok(()); // gone while loading
-        };
-        renderer.set_points(&points);
+        }
         v.window = Window2d {
             x0: 0.0,
             x1: (to - from) as f64,
@@ -624,9 +627,98 @@ mod browser {
             y1: hi,
         };
         if let Some(canvas) = &v.canvas {
-            let _ = canvas.set_attribute("data-points", &points.len().to_string());
+            let _ = canvas.set_attribute("data-points", &data.xs.len().to_string());
         }
+        v.spans = Some(data);
+        show_spans(&mut v);
         Ok(())
+    }
+
+    /// Every span of the scatter: start (ms after the range's start) and log10 of the duration.
+    struct ScatterSpans {
+        xs: Vec<f32>,
+        ys: Vec<f32>,
+        failed: Vec<bool>,
+    }
+
+    /// Spans drawn one by one at most. Beyond it the scatter shows their density (counts on a
+    /// grid of [`DENSITY_CELL_PX`] cells, log-coloured) with the failed ones as points on top,
+    /// until zooming in brings the spans in view under it: a million blended quads cost seconds
+    /// a frame on a software rasteriser, a density mesh costs what a heatmap does.
+    const POINTS_AT_MOST: usize = 100_000;
+    /// A density cell's size in CSS pixels.
+    const DENSITY_CELL_PX: f64 = 5.0;
+    /// How long the scatter waits after the last pan or zoom before drawing again for the view.
+    const SETTLE_MS: u32 = 150;
+
+    /// Uploads what the scatter shows for its current window: the window and half of it on
+    /// each side (so panning shows spans until the next redraw), as points or as density.
+    fn show_spans(v: &mut View) {
+        let (Some(spans), Some(renderer), Some(canvas)) =
+            (&v.spans, v.renderer.as_mut(), &v.canvas)
+        else {
+            return;
+        };
+        let w = &v.window;
+        let (mx, my) = ((w.x1 - w.x0) * 0.5, (w.y1 - w.y0) * 0.5);
+        let (x0, x1) = ((w.x0 - mx) as f32, (w.x1 + mx) as f32);
+        let (y0, y1) = ((w.y0 - my) as f32, (w.y1 + my) as f32);
+        let inside =
+            |i: &usize| (x0..=x1).contains(&spans.xs[*i]) && (y0..=y1).contains(&spans.ys[*i]);
+        let all = 0..spans.xs.len();
+        let near = all.clone().filter(inside).count();
+        let point = |i: usize| Point {
+            position: [spans.xs[i], spans.ys[i], 0.0],
+            size: if near > POINTS_AT_MOST { 2.0 } else { 3.0 },
+            color: if spans.failed[i] {
+                [0.94, 0.27, 0.27, 0.9]
+            } else {
+                [0.30, 0.60, 1.0, 0.45]
+            },
+        };
+        let (mode, drawn) = if near <= POINTS_AT_MOST {
+            let points: Vec<Point> = all.filter(inside).map(point).collect();
+            renderer.set_mesh(&gpu::scene::Mesh::default());
+            renderer.set_points(&points);
+            ("points", points.len())
+        } else {
+            let rect = canvas.get_bounding_client_rect();
+            let cols = (2.0 * rect.width() / DENSITY_CELL_PX) as usize;
+            let rows = (2.0 * rect.height() / DENSITY_CELL_PX) as usize;
+            let mut density = Density::new(cols, rows, (x0, x1), (y0, y1));
+            let mut failed = Vec::new();
+            for i in all {
+                if density.add(spans.xs[i], spans.ys[i])
+                    && spans.failed[i]
+                    && failed.len() < POINTS_AT_MOST
+                {
+                    failed.push(point(i));
+                }
+            }
+            renderer.set_mesh(&density.mesh());
+            renderer.set_points(&failed);
+            ("density", near)
+        };
+        let _ = canvas.set_attribute("data-mode", mode);
+        let _ = canvas.set_attribute("data-drawn", &drawn.to_string());
+    }
+
+    /// Redraws the scatter for its window once it has stopped moving for [`SETTLE_MS`].
+    fn show_spans_later(state: &Shared) {
+        let s = state.clone();
+        let timeout = gloo_timers::callback::Timeout::new(SETTLE_MS, move || {
+            {
+                let mut v = s.borrow_mut();
+                if v.gone {
+                    return;
+                }
+                v.settle = None;
+                show_spans(&mut v);
+            }
+            request_frame(&s);
+        });
+        // Replacing a pending one cancels it.
+        state.borrow_mut().settle = Some(timeout);
     }
 
     async fn fetch(url: &str) -> Result<Vec<u8>, String> {
@@ -1017,8 +1109,11 @@ mod browser {
 
         pub fn pointer_up(self, _ev: web_sys::PointerEvent) {
             let s = self.0.get_value();
+            let panned = s.borrow_mut().drag.take().is_some();
+            if panned && s.borrow().spans.is_some() {
+                show_spans_later(&s);
+            }
             let mut v = s.borrow_mut();
-            v.drag = None;
             if v.brushing.take().is_none() {
                 return;
             }
@@ -1067,6 +1162,9 @@ mod browser {
                 } else {
                     v.orbit.zoom(ev.delta_y() as f32);
                 }
+            }
+            if s.borrow().spans.is_some() {
+                show_spans_later(&s);
             }
             request_frame(&s);
         }
