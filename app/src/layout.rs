@@ -1,6 +1,8 @@
 //! Moving and resizing panels on a dashboard's grid of 24 columns and 32-pixel rows: where a
-//! panel may go, and where the panels it lands on go (down, out of its way). The editor island
-//! previews with it while dragging; the server applies it again when it stores the move.
+//! panel may go, and where the panels it lands on go (down, out of its way). The grid has
+//! gravity, as Grafana's does: after a move, a resize or a removal every panel rises until it
+//! meets one above it, so no gap is left open. The editor island previews with it while
+//! dragging; the server applies it again when it stores the change.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -38,8 +40,8 @@ impl Cell {
 }
 
 /// Puts panel `moved` at `to`, then moves every panel it now covers (and any those cover in
-/// turn) down just far enough, keeping their top-to-bottom order. False when there is no such
-/// panel.
+/// turn) down just far enough, keeping their top-to-bottom order, and lets every panel rise
+/// ([`compact`]). False when there is no such panel.
 pub fn place(cells: &mut [(String, Cell)], moved: &str, to: Cell) -> bool {
     let Some(i) = cells.iter().position(|(id, _)| id == moved) else {
         return false;
@@ -61,7 +63,31 @@ pub fn place(cells: &mut [(String, Cell)], moved: &str, to: Cell) -> bool {
         cells[j].1 = cell;
         placed.push(cell);
     }
+    compact(cells);
     true
+}
+
+/// Gravity: from the top down, each panel rises row by row until the next row up would overlap
+/// a panel above it (or it reaches the top). Panels keep their columns and their order.
+pub fn compact(cells: &mut [(String, Cell)]) {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&j| (cells[j].1.y, cells[j].1.x));
+    let mut placed: Vec<Cell> = Vec::with_capacity(cells.len());
+    for j in order {
+        let mut cell = cells[j].1;
+        while cell.y > 0 {
+            let up = Cell {
+                y: cell.y - 1,
+                ..cell
+            };
+            if placed.iter().any(|p| p.overlaps(&up)) {
+                break;
+            }
+            cell = up;
+        }
+        cells[j].1 = cell;
+        placed.push(cell);
+    }
 }
 
 /// Stores a panel's new place on the grid (the panels in its way move down).
@@ -159,7 +185,8 @@ mod tests {
                 h: 99,
             },
         );
-        assert_eq!(at(&grid, "a"), (12, 5, 12, MAX_HEIGHT));
+        // Narrowed into the grid, and risen to the top (nothing is above it).
+        assert_eq!(at(&grid, "a"), (12, 0, 12, MAX_HEIGHT));
         place(
             &mut grid,
             "a",
@@ -184,6 +211,45 @@ mod tests {
     }
 
     #[test]
+    fn panels_rise_into_the_gap_a_move_leaves() {
+        // c sits under a; moving a to the right of b leaves c's column empty above it.
+        let mut grid = cells(&[("a", 0, 0, 12, 8), ("b", 12, 0, 12, 4), ("c", 0, 8, 12, 4)]);
+        place(
+            &mut grid,
+            "a",
+            Cell {
+                x: 12,
+                y: 4,
+                w: 12,
+                h: 8,
+            },
+        );
+        assert_eq!(at(&grid, "c"), (0, 0, 12, 4));
+        assert_eq!(at(&grid, "a"), (12, 4, 12, 8), "a rests on b");
+        // A panel dropped far below everything rises to the first free row.
+        place(
+            &mut grid,
+            "c",
+            Cell {
+                x: 0,
+                y: 30,
+                w: 12,
+                h: 4,
+            },
+        );
+        assert_eq!(at(&grid, "c"), (0, 0, 12, 4));
+    }
+
+    #[test]
+    fn compacting_closes_the_gap_a_removed_panel_leaves_and_keeps_order() {
+        let mut grid = cells(&[("b", 0, 8, 24, 4), ("c", 0, 12, 8, 4), ("d", 8, 14, 8, 2)]);
+        compact(&mut grid);
+        assert_eq!(at(&grid, "b"), (0, 0, 24, 4));
+        assert_eq!(at(&grid, "c"), (0, 4, 8, 4));
+        assert_eq!(at(&grid, "d"), (8, 4, 8, 2));
+    }
+
+    #[test]
     fn no_two_panels_overlap_after_any_move() {
         let start = cells(&[
             ("a", 0, 0, 8, 7),
@@ -201,6 +267,15 @@ mod tests {
                         for q in &grid[i + 1..] {
                             assert!(!p.1.overlaps(&q.1), "{id} at {x},{y}: {p:?} {q:?}");
                         }
+                        // Gravity: nothing could rise a row.
+                        let up = Cell {
+                            y: p.1.y.wrapping_sub(1),
+                            ..p.1
+                        };
+                        assert!(
+                            p.1.y == 0 || grid.iter().any(|q| q.0 != p.0 && q.1.overlaps(&up)),
+                            "{id} at {x},{y}: {p:?} floats"
+                        );
                     }
                 }
             }

@@ -141,6 +141,8 @@ test('panels draw as bars, heatmaps, stats and tables, and a stat follows live d
   await expect(page.locator('button.live-toggle')).toHaveAttribute('data-status', 'live');
   expect((await ingest(request, { metrics: [{ timestamp: Date.now(), name: metric, value: 77, labels: { service: 'api' } }] })).status()).toBe(202);
   await expect(stat.locator('.stat-value')).toHaveText('77.0');
+  // ...and the table's row of that service (latest and max).
+  await expect(table.locator('tbody tr', { hasText: 'api' }).locator('td')).toHaveText(['77.0', '10.0', /./, '77.0']);
   expect(errors).toEqual([]);
 });
 
@@ -277,5 +279,10 @@ test('an editor moves a panel by its title and resizes it by its corner, and the
   await page.reload();
   const box = (await page.locator(`[data-cell="${left}"]`).boundingBox())!;
   expect(box.width).toBeGreaterThan(grid.width * 0.95);
+
+  // Removing the panel above lets Left rise into the gap: the grid has gravity.
+  await page.getByRole('button', { name: 'Remove panel Right' }).click();
+  await expect(page.locator('.dashboard-cell')).toHaveCount(1);
+  expect(await grids()).toEqual({ [left]: { x: 0, y: 0, w: 24, h: 9 } });
   expect(errors).toEqual([]);
 });

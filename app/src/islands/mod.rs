@@ -20,7 +20,7 @@ pub use keys::{NewKeyForm, RotateKeyButton};
 pub use lazy_panel::{LazyPanel, PanelRequest};
 pub use live::LiveToggle;
 pub use log_tail::{LogTable, LogTail};
-pub use panel::Panel;
+pub use panel::{LiveTable, Panel};
 pub use theme::ThemeToggle;
 
 /// Window events the islands talk through: live data for a panel, and a theme change.

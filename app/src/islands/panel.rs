@@ -34,7 +34,7 @@ pub fn Panel(data: PanelData) -> impl IntoView {
         return view! {
             <section class="panel" data-panel=id data-viz="table" aria-labelledby=labelled_by>
                 {header}
-                <SeriesTable data/>
+                <LiveTable data/>
             </section>
         }
         .into_any();
@@ -90,12 +90,42 @@ pub fn Panel(data: PanelData) -> impl IntoView {
     .into_any()
 }
 
-/// Each series of a panel as a row: its latest value, minimum, mean and maximum over the range.
-#[component]
-fn SeriesTable(data: PanelData) -> impl IntoView {
+/// Each series of a panel as a row: its latest value, minimum, mean and maximum over the range,
+/// kept current by the page's live stream.
+#[island]
+pub fn LiveTable(data: PanelData) -> impl IntoView {
     let unit = data.spec.unit.clone();
-    let rows: Vec<(String, [String; 4])> = data
-        .series
+    let data = RwSignal::new(data);
+    #[cfg(feature = "hydrate")]
+    follow_live(data);
+    let rows = Memo::new(move |_| data.with(table_rows));
+    view! {
+        {move || rows.with(Vec::is_empty).then(|| view! { <p class="no-data">"No data in this range"</p> })}
+        <div class="table-scroll">
+            <table class="series-table">
+                <thead><tr>
+                    <th scope="col">"Series"</th>
+                    <th scope="col" class="num">{format!("Latest {unit}").trim_end().to_string()}</th>
+                    <th scope="col" class="num">"Min"</th><th scope="col" class="num">"Mean"</th><th scope="col" class="num">"Max"</th>
+                </tr></thead>
+                <tbody>
+                    {move || rows.get().into_iter().map(|(name, cells)| view! {
+                        <tr>
+                            <th scope="row">{name}</th>
+                            {cells.into_iter().map(|c| view! { <td class="num">{c}</td> }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    // Erased, so the panel around it stays within the compiler's type depth.
+    .into_any()
+}
+
+/// Per series: its name, then latest, minimum, mean and maximum as text ("–" without values).
+fn table_rows(data: &PanelData) -> Vec<(String, [String; 4])> {
+    data.series
         .iter()
         .map(|s| {
             let values = || s.points.iter().map(|p| p.1).filter(|v| v.is_finite());
@@ -110,25 +140,27 @@ fn SeriesTable(data: PanelData) -> impl IntoView {
                 [cell(last), cell(min), cell(mean), cell(max)],
             )
         })
-        .collect();
-    view! {
-        {rows.is_empty().then(|| view! { <p class="no-data">"No data in this range"</p> })}
-        <div class="table-scroll">
-            <table class="series-table">
-                <thead><tr>
-                    <th scope="col">"Series"</th>
-                    <th scope="col" class="num">{format!("Latest {unit}").trim_end().to_string()}</th>
-                    <th scope="col" class="num">"Min"</th><th scope="col" class="num">"Mean"</th><th scope="col" class="num">"Max"</th>
-                </tr></thead>
-                <tbody>
-                    {rows.into_iter().map(|(name, cells)| view! {
-                        <tr>
-                            <th scope="row">{name}</th>
-                            {cells.into_iter().map(|c| view! { <td class="num">{c}</td> }).collect_view()}
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
-    }
+        .collect()
+}
+
+/// Merges the live stream's updates for this panel into `data`.
+#[cfg(feature = "hydrate")]
+fn follow_live(data: RwSignal<PanelData>) {
+    use wasm_bindgen::JsCast;
+    let listener = window_event_listener_untyped(super::LIVE_EVENT, move |e| {
+        let Some(detail) = e
+            .dyn_ref::<web_sys::CustomEvent>()
+            .and_then(|c| c.detail().as_string())
+        else {
+            return;
+        };
+        let Ok(update) = serde_json::from_str::<crate::model::PanelUpdate>(&detail) else {
+            return;
+        };
+        if data.with_untracked(|d| d.spec.id != update.panel) {
+            return;
+        }
+        data.update(|d| d.merge_live(&update.series, js_sys::Date::now() as i64));
+    });
+    on_cleanup(move || listener.remove());
 }

@@ -126,6 +126,12 @@ impl DashboardSource for ServerDashboards {
                     if d.panels.len() == before {
                         return Err(format!("no panel {panel}"));
                     }
+                    // The panels below rise into the gap (panels without a place keep none).
+                    if d.panels.iter().all(|p| p.grid.is_some()) {
+                        let mut cells = grid_cells(&d.panels);
+                        app::layout::compact(&mut cells);
+                        set_grid_cells(&mut d.panels, cells);
+                    }
                     Ok(())
                 })
                 .await?;
@@ -146,38 +152,11 @@ impl DashboardSource for ServerDashboards {
         Box::pin(async move {
             let d = self
                 .edit(&id, |d| {
-                    let mut cells: Vec<(String, app::layout::Cell)> = d
-                        .panels
-                        .iter()
-                        .map(|p| {
-                            let g = p.grid.unwrap_or(Grid {
-                                x: 0,
-                                y: 0,
-                                w: 12,
-                                h: 8,
-                            });
-                            (
-                                p.id.clone(),
-                                app::layout::Cell {
-                                    x: g.x,
-                                    y: g.y,
-                                    w: g.w,
-                                    h: g.h,
-                                },
-                            )
-                        })
-                        .collect();
+                    let mut cells = grid_cells(&d.panels);
                     if !app::layout::place(&mut cells, &panel, cell) {
                         return Err(format!("no panel {panel}"));
                     }
-                    for (p, (_, c)) in d.panels.iter_mut().zip(cells) {
-                        p.grid = Some(Grid {
-                            x: c.x,
-                            y: c.y,
-                            w: c.w,
-                            h: c.h,
-                        });
-                    }
+                    set_grid_cells(&mut d.panels, cells);
                     Ok(())
                 })
                 .await?;
@@ -379,5 +358,40 @@ fn default_range(time: &crate::dashboards::TimeRange) -> app::model::TimeRange {
     match (absolute(&time.from), absolute(&time.to)) {
         (Some(from), Some(to)) if from < to => TimeRange::Fixed { from, to },
         _ => TimeRange::Last("1h".into()),
+    }
+}
+
+/// The panels' places as the layout code sees them (a panel without one at the top left, where
+/// the layout pushes it out of the way).
+fn grid_cells(panels: &[Panel]) -> Vec<(String, app::layout::Cell)> {
+    panels
+        .iter()
+        .map(|p| {
+            let g = p.grid.unwrap_or(Grid {
+                x: 0,
+                y: 0,
+                w: 12,
+                h: 8,
+            });
+            let cell = app::layout::Cell {
+                x: g.x,
+                y: g.y,
+                w: g.w,
+                h: g.h,
+            };
+            (p.id.clone(), cell)
+        })
+        .collect()
+}
+
+/// Stores the places of [`grid_cells`] (in its order) back on the panels.
+fn set_grid_cells(panels: &mut [Panel], cells: Vec<(String, app::layout::Cell)>) {
+    for (p, (_, c)) in panels.iter_mut().zip(cells) {
+        p.grid = Some(Grid {
+            x: c.x,
+            y: c.y,
+            w: c.w,
+            h: c.h,
+        });
     }
 }
