@@ -22,8 +22,12 @@
 //! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
 //!    few points is compared with the long-run distribution of that mean. A series that is
 //!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
-//!    rare. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵
-//!    event.
+//!    rare. Two more channels, each judged against its own long-run distribution, can lower
+//!    the tail probability (the smallest counts): how extreme one point's deviation is
+//!    (`ln(1 + z)`, which the bounded raw surprise cannot tell apart once it saturates), and a
+//!    downsampled level channel (means of blocks of points against the median of the recent
+//!    blocks) that sees slow drifts and sustained shifts the per-point models absorb. The tail
+//!    probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵ event.
 //! 4. **Alert filter** (after HTM's): once a point is in the red zone, later red points are
 //!    lowered to the yellow level until the surprise has fallen back out of the yellow zone, so
 //!    one incident raises one alert, not a stream of them.
@@ -95,6 +99,15 @@ pub struct Config {
     pub stuck_factor: f64,
     /// ...and at least this many points long.
     pub stuck_points: u32,
+    /// Factor on the standardised `ln(1 + z)` of a single point in the extreme-point channel
+    /// (0 turns it off; below 1 it allows for the heavy tail of that distribution).
+    pub extreme_weight: f64,
+    /// Points per block of the downsampled level channel (0 turns it off).
+    pub block_len: u32,
+    /// Block means whose median forecasts the next block mean (≤ 8).
+    pub block_median: usize,
+    /// Factor on the standardised block surprise in the downsampled channel.
+    pub block_weight: f64,
 }
 
 impl Default for Config {
@@ -120,6 +133,10 @@ impl Default for Config {
             novelty_count: 3.0,
             stuck_factor: 1.2,
             stuck_points: 30,
+            extreme_weight: 0.4,
+            block_len: 8,
+            block_median: 8,
+            block_weight: 0.7,
         }
     }
 }
@@ -240,6 +257,80 @@ impl Novelty {
     }
 }
 
+/// Capacity of the block-mean buffer (an upper bound on [`Config::block_median`]).
+const BLOCKS: usize = 8;
+
+/// The downsampled level channel: the mean of each block of [`Config::block_len`] points is
+/// forecast by the median of the recent block means, and the surprise of its error (averaged
+/// over two blocks) is judged against its own long-run distribution, like the per-point
+/// likelihood. A drift or shift that the per-point models follow step by step still leaves
+/// block means far from the recent ones; judged on its own, this channel's noise does not
+/// dilute the per-point surprise.
+#[derive(Debug, Clone, Copy)]
+struct Blocks {
+    sum: f64,
+    in_block: u32,
+    means: Ring<BLOCKS>,
+    error: Ewm,
+    /// Surprise of the last complete block.
+    surprise: f64,
+    averages: EwmVar,
+}
+
+impl Blocks {
+    const fn new() -> Self {
+        Self {
+            sum: 0.0,
+            in_block: 0,
+            means: Ring::new(),
+            error: Ewm::new(),
+            surprise: 0.0,
+            averages: EwmVar::new(),
+        }
+    }
+
+    /// Learns `x`; at the end of a block, the tail probability of the block's surprise
+    /// (1 elsewhere). `floor` keeps a flat line's zero error scale from dividing by 0.
+    fn update(&mut self, x: f64, floor: f64, cfg: &Config) -> f64 {
+        if cfg.block_len == 0 {
+            return 1.0;
+        }
+        self.sum += x;
+        self.in_block += 1;
+        if self.in_block < cfg.block_len {
+            return 1.0;
+        }
+        let mean = self.sum / f64::from(self.in_block);
+        self.sum = 0.0;
+        self.in_block = 0;
+        let previous = self.surprise;
+        self.surprise = 0.0;
+        if let Some(f) = self.means.median_of_last(cfg.block_median) {
+            if self.error.n >= 10 {
+                let z = (mean - f).abs() / (1.2533 * self.error.mean + floor);
+                let k2 = cfg.surprise_z * cfg.surprise_z;
+                self.surprise = z * z / (z * z + k2);
+            }
+            // The same memory in points as the per-point models.
+            let alpha = (cfg.error_alpha * f64::from(cfg.block_len)).min(0.5);
+            self.error.update((mean - f).abs(), alpha);
+        }
+        self.means.push(mean as f32);
+        let avg = 0.5 * (self.surprise + previous);
+        let mut tail = 1.0;
+        if self.averages.n >= 20 {
+            let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
+            tail = normal_tail(cfg.block_weight * (avg - self.averages.mean) / sigma);
+        }
+        let alpha = (cfg.long_alpha * f64::from(cfg.block_len)).min(0.5);
+        self.averages.update(avg, alpha);
+        tail
+    }
+}
+
+/// Floor of the standard deviation of `ln(1 + z)` in the extreme-point channel.
+const MIN_LOG_Z_SIGMA: f64 = 0.05;
+
 /// Runs of one repeated value. A varying series that repeats a value for markedly longer than
 /// it ever did has probably stopped reporting real data: a stuck sensor, a dead counter.
 #[derive(Debug, Clone, Copy)]
@@ -285,6 +376,8 @@ struct Likelihood {
     incident: bool,
     /// Points since the last alert that was let through.
     since_alert: u32,
+    /// Long-run distribution of `ln(1 + z)` of single points (the extreme-point channel).
+    log_z: EwmVar,
 }
 
 impl Likelihood {
@@ -294,12 +387,22 @@ impl Likelihood {
             averages: EwmVar::new(),
             incident: false,
             since_alert: u32::MAX,
+            log_z: EwmVar::new(),
         }
     }
 
-    /// Tail probability of the current short-term average surprise, after the alert filter;
+    /// Tail probability of the current short-term average surprise, or of the point's robust
+    /// `z` (NaN: none) or of another channel's `other_tail` if lower, after the alert filter;
     /// `at_once` marks a spatial anomaly or a stuck series.
-    fn update(&mut self, raw: f64, learning: bool, at_once: bool, cfg: &Config) -> f64 {
+    fn update(
+        &mut self,
+        raw: f64,
+        z: f64,
+        other_tail: f64,
+        learning: bool,
+        at_once: bool,
+        cfg: &Config,
+    ) -> f64 {
         self.raw.push(raw as f32);
         let avg = self.raw.mean_of_last(cfg.short_window).unwrap_or(raw);
         let mut tail = 1.0;
@@ -308,6 +411,18 @@ impl Likelihood {
             tail = normal_tail((avg - self.averages.mean) / sigma);
         }
         self.averages.update(avg, cfg.long_alpha);
+        if cfg.extreme_weight > 0.0 && z.is_finite() {
+            let log_z = z.ln_1p();
+            if !learning {
+                let sigma = self.log_z.var.sqrt().max(MIN_LOG_Z_SIGMA);
+                let extreme = normal_tail(cfg.extreme_weight * (log_z - self.log_z.mean) / sigma);
+                tail = tail.min(extreme);
+            }
+            self.log_z.update(log_z, cfg.long_alpha);
+        }
+        if !learning {
+            tail = tail.min(other_tail);
+        }
         if at_once {
             // A new extreme is alarming however noisy the series usually is, as in HTM's
             // NAB detector; it still goes through the alert filter below.
@@ -346,6 +461,7 @@ pub struct Detector {
     /// Deviations up to this many standard deviations were marked normal (feedback).
     tolerance: f64,
     runs: Runs,
+    blocks: Blocks,
 }
 
 impl Default for Detector {
@@ -364,6 +480,10 @@ impl Detector {
             (1..=SHORT).contains(&cfg.short_window),
             "short_window must be in 1..={SHORT}"
         );
+        assert!(
+            (1..=BLOCKS).contains(&cfg.block_median),
+            "block_median must be in 1..={BLOCKS}"
+        );
         Self {
             cfg,
             points: 0,
@@ -378,6 +498,7 @@ impl Detector {
             likelihood: Likelihood::new(),
             tolerance: 0.0,
             runs: Runs::new(),
+            blocks: Blocks::new(),
         }
     }
 
@@ -443,6 +564,8 @@ impl Detector {
         let floor = 1e-6 * self.max.abs().max(self.min.abs()).max(range) + 1e-12;
         // Mean absolute error × √(π/2) estimates a standard deviation.
         let sigma_of = |mae: f64| 1.2533 * mae + floor;
+        // The trusted model's robust z, for the extreme-point channel.
+        let mut z_best = f64::NAN;
         let (expected, sigma, mut raw) = match best {
             Some((f, mae)) => {
                 // Every model nearly as accurate as the best has a say, so a point that breaks
@@ -457,6 +580,7 @@ impl Detector {
                         z2 / (z2 + k2)
                     })
                     .fold(0.0, f64::max);
+                z_best = ((value - f) / sigma_of(mae)).abs();
                 (f, sigma_of(mae), raw)
             }
             None => (level.unwrap_or(value), 0.0, 0.0),
@@ -464,6 +588,12 @@ impl Detector {
         let tolerated = self.tolerance > 0.0
             && sigma > 0.0
             && (value - expected).abs() <= self.tolerance * sigma;
+        let mut block_tail = self.blocks.update(value, floor, &cfg);
+        if tolerated {
+            // Feedback marked deviations like this one normal.
+            z_best = f64::NAN;
+            block_tail = 1.0;
+        }
         if range > 0.0 && !tolerated {
             let novelty = self.novelty.update(value, self.min, self.max, &cfg);
             raw = raw.max(cfg.novelty_weight * novelty);
@@ -485,7 +615,9 @@ impl Detector {
         }
 
         // 3–4. Likelihood and alert filter.
-        let tail = self.likelihood.update(raw, learning, at_once, &cfg);
+        let tail = self
+            .likelihood
+            .update(raw, z_best, block_tail, learning, at_once, &cfg);
         let score = ((tail + 1e-10).ln() / 1e-10f64.ln()).clamp(0.0, 1.0);
 
         // Learn.
@@ -622,14 +754,17 @@ mod tests {
         let mut l = Likelihood::new();
         let calm = |i: u64| 0.05 + 0.02 * noise(i);
         for i in 0..3_000 {
-            l.update(calm(i), false, false, &cfg);
+            l.update(calm(i), f64::NAN, 1.0, false, false, &cfg);
         }
-        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail, "alerts");
+        assert!(
+            l.update(1.0, f64::NAN, 1.0, false, true, &cfg) < cfg.red_tail,
+            "alerts"
+        );
         // The surprise stays raised: first red (lowered to yellow, the same incident), then
         // in the yellow zone...
         let mut settled = 0;
         for _ in 0..20 {
-            let tail = l.update(0.12, false, false, &cfg);
+            let tail = l.update(0.12, f64::NAN, 1.0, false, false, &cfg);
             if tail != cfg.yellow_tail {
                 assert!(tail < cfg.yellow_tail, "left the yellow zone: {tail}");
                 settled += 1;
@@ -637,14 +772,17 @@ mod tests {
         }
         assert!(settled > 0, "stayed red");
         // ...so a new extreme now belongs to the same incident and is lowered to yellow.
-        assert_eq!(l.update(1.0, false, true, &cfg), cfg.yellow_tail);
+        assert_eq!(
+            l.update(1.0, f64::NAN, 1.0, false, true, &cfg),
+            cfg.yellow_tail
+        );
         // Once the surprise is ordinary again, the next one alerts.
         let mut i = 3_000;
-        while l.update(calm(i), false, false, &cfg) <= cfg.yellow_tail {
+        while l.update(calm(i), f64::NAN, 1.0, false, false, &cfg) <= cfg.yellow_tail {
             i += 1;
             assert!(i < 3_100, "the incident never ends");
         }
-        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail);
+        assert!(l.update(1.0, f64::NAN, 1.0, false, true, &cfg) < cfg.red_tail);
     }
 
     #[test]

@@ -71,6 +71,10 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "model_ratio" => cfg.model_ratio = x,
         "stuck_factor" => cfg.stuck_factor = x,
         "stuck_points" => cfg.stuck_points = x as u32,
+        "extreme_weight" => cfg.extreme_weight = x,
+        "block_len" => cfg.block_len = x as u32,
+        "block_median" => cfg.block_median = x as usize,
+        "block_weight" => cfg.block_weight = x,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
