@@ -22,12 +22,14 @@
 //! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
 //!    few points is compared with the long-run distribution of that mean. A series that is
 //!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
-//!    rare. Two more channels, each judged against its own long-run distribution, can lower
-//!    the tail probability (the smallest counts): how extreme one point's deviation is
-//!    (`ln(1 + z)`, which the bounded raw surprise cannot tell apart once it saturates), and a
-//!    downsampled level channel (means of blocks of points against the median of the recent
-//!    blocks) that sees slow drifts and sustained shifts the per-point models absorb. The tail
-//!    probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵ event.
+//!    rare. More channels, each judged against its own long-run distribution, can lower the
+//!    tail probability (the smallest counts): the mean raw surprise of the last two points (a
+//!    spike of one or two points that the longer mean dilutes), how extreme one point's
+//!    deviation is (`ln(1 + z)`, which the bounded raw surprise cannot tell apart once it
+//!    saturates), and a downsampled level channel (means of blocks of points against the
+//!    median of the recent blocks) that sees slow drifts and sustained shifts the per-point
+//!    models absorb. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a
+//!    1-in-10⁵ event.
 //! 4. **Alert filter** (after HTM's): once a point is in the red zone, later red points are
 //!    lowered to the yellow level until the surprise has fallen back out of the yellow zone, so
 //!    one incident raises one alert, not a stream of them.
@@ -70,6 +72,11 @@ pub struct Config {
     pub spatial_tolerance: f64,
     /// Raw surprises averaged for the likelihood (≤ 16).
     pub short_window: usize,
+    /// Raw surprises averaged for the fast likelihood channel (≤ 16; 0 turns it off).
+    pub fast_window: usize,
+    /// Factor on the fast channel's standardised average (below 1 it speaks only when
+    /// clearly more extreme than the main channel).
+    pub fast_weight: f64,
     /// Weight of a new average in the long-run distribution of averages.
     pub long_alpha: f64,
     /// Points learnt before any score above 0 is reported.
@@ -120,6 +127,8 @@ impl Default for Config {
             surprise_z: 5.0,
             spatial_tolerance: 0.05,
             short_window: 10,
+            fast_window: 2,
+            fast_weight: 0.5,
             long_alpha: 1.0 / 2000.0,
             learning_points: 150,
             min_sigma: 0.02,
@@ -378,6 +387,8 @@ struct Likelihood {
     since_alert: u32,
     /// Long-run distribution of `ln(1 + z)` of single points (the extreme-point channel).
     log_z: EwmVar,
+    /// Long-run distribution of the fast channel's averages.
+    fast: EwmVar,
 }
 
 impl Likelihood {
@@ -388,11 +399,13 @@ impl Likelihood {
             incident: false,
             since_alert: u32::MAX,
             log_z: EwmVar::new(),
+            fast: EwmVar::new(),
         }
     }
 
-    /// Tail probability of the current short-term average surprise, or of the point's robust
-    /// `z` (NaN: none) or of another channel's `other_tail` if lower, after the alert filter;
+    /// Tail probability of the current short-term average surprise, or of the fast channel's,
+    /// the point's robust `z` (NaN: none) or another channel's `other_tail` if lower, after
+    /// the alert filter;
     /// `at_once` marks a spatial anomaly or a stuck series.
     fn update(
         &mut self,
@@ -411,6 +424,16 @@ impl Likelihood {
             tail = normal_tail((avg - self.averages.mean) / sigma);
         }
         self.averages.update(avg, cfg.long_alpha);
+        if cfg.fast_window > 0 {
+            let fast = self.raw.mean_of_last(cfg.fast_window).unwrap_or(raw);
+            if !learning {
+                let sigma = self.fast.var.sqrt().max(cfg.min_sigma);
+                tail = tail.min(normal_tail(
+                    cfg.fast_weight * (fast - self.fast.mean) / sigma,
+                ));
+            }
+            self.fast.update(fast, cfg.long_alpha);
+        }
         if cfg.extreme_weight > 0.0 && z.is_finite() {
             let log_z = z.ln_1p();
             if !learning {
@@ -479,6 +502,10 @@ impl Detector {
         assert!(
             (1..=SHORT).contains(&cfg.short_window),
             "short_window must be in 1..={SHORT}"
+        );
+        assert!(
+            cfg.fast_window <= SHORT,
+            "fast_window must be at most {SHORT}"
         );
         assert!(
             (1..=BLOCKS).contains(&cfg.block_median),
@@ -700,6 +727,41 @@ mod tests {
         let sigmas = Score::sigmas(110.0, 100.0, 103.0, 3.0);
         assert!((sigmas - 10.0).abs() < 1e-9);
         assert!(Score::sigmas(1.0, 1.0, 1.0, 3.0).is_infinite());
+    }
+
+    #[test]
+    fn a_slow_drift_alarms_through_the_block_channel() {
+        // A calm series starts drifting by a twentieth of its noise amplitude per point: the
+        // per-point models follow it step by step, the block means leave the recent ones.
+        let run = |cfg: Config| {
+            let mut d = Detector::new(cfg);
+            let (mut before, mut during) = (0.0f64, 0.0f64);
+            for i in 0..3_400u64 {
+                let drift = if i >= 3_000 {
+                    0.05 * (i - 3_000) as f64
+                } else {
+                    0.0
+                };
+                let s = d.update(i as i64 * MIN, 100.0 + noise(i) + drift);
+                if (1_000..3_000).contains(&i) {
+                    before = before.max(s.score);
+                } else if i >= 3_000 {
+                    during = during.max(s.score);
+                }
+            }
+            (before, during)
+        };
+        let (before, during) = run(Config::default());
+        let (_, without) = run(Config {
+            block_len: 0,
+            ..Config::default()
+        });
+        assert!(before < 0.5, "calm data alarmed: {before}");
+        assert!(during >= 0.5, "the drift went unseen: {during}");
+        assert!(
+            without < 0.5,
+            "the per-point models alone alarmed: {without}"
+        );
     }
 
     #[test]

@@ -75,6 +75,8 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "block_len" => cfg.block_len = x as u32,
         "block_median" => cfg.block_median = x as usize,
         "block_weight" => cfg.block_weight = x,
+        "fast_window" => cfg.fast_window = x as usize,
+        "fast_weight" => cfg.fast_weight = x,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
