@@ -418,19 +418,19 @@ impl Likelihood {
     ) -> f64 {
         self.raw.push(raw as f32);
         let avg = self.raw.mean_of_last(cfg.short_window).unwrap_or(raw);
-        let mut tail = 1.0;
+        // The channels' standardised deviations; the largest gives the tail probability (one
+        // `normal_tail` per point: it is monotone).
+        let mut deviation = f64::NEG_INFINITY;
         if !learning {
             let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
-            tail = normal_tail((avg - self.averages.mean) / sigma);
+            deviation = (avg - self.averages.mean) / sigma;
         }
         self.averages.update(avg, cfg.long_alpha);
         if cfg.fast_window > 0 {
             let fast = self.raw.mean_of_last(cfg.fast_window).unwrap_or(raw);
             if !learning {
                 let sigma = self.fast.var.sqrt().max(cfg.min_sigma);
-                tail = tail.min(normal_tail(
-                    cfg.fast_weight * (fast - self.fast.mean) / sigma,
-                ));
+                deviation = deviation.max(cfg.fast_weight * (fast - self.fast.mean) / sigma);
             }
             self.fast.update(fast, cfg.long_alpha);
         }
@@ -438,12 +438,13 @@ impl Likelihood {
             let log_z = z.ln_1p();
             if !learning {
                 let sigma = self.log_z.var.sqrt().max(MIN_LOG_Z_SIGMA);
-                let extreme = normal_tail(cfg.extreme_weight * (log_z - self.log_z.mean) / sigma);
-                tail = tail.min(extreme);
+                deviation = deviation.max(cfg.extreme_weight * (log_z - self.log_z.mean) / sigma);
             }
             self.log_z.update(log_z, cfg.long_alpha);
         }
+        let mut tail = 1.0;
         if !learning {
+            tail = normal_tail(deviation);
             tail = tail.min(other_tail);
         }
         if at_once {
