@@ -22,8 +22,14 @@
 //! 3. **Anomaly likelihood** (as in Numenta's HTM detector): the mean raw surprise of the last
 //!    few points is compared with the long-run distribution of that mean. A series that is
 //!    always noisy thus stops alarming, while a short burst of surprise in a calm series is
-//!    rare. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a 1-in-10⁵
-//!    event.
+//!    rare. More channels, each judged against its own long-run distribution, can lower the
+//!    tail probability (the smallest counts): the mean raw surprise of the last two points (a
+//!    spike of one or two points that the longer mean dilutes), how extreme one point's
+//!    deviation is (`ln(1 + z)`, which the bounded raw surprise cannot tell apart once it
+//!    saturates), and a downsampled level channel (means of blocks of points against the
+//!    median of the recent blocks) that sees slow drifts and sustained shifts the per-point
+//!    models absorb. The tail probability `q` is reported as `ln(q)/ln(1e-10)`, so 0.5 ≈ a
+//!    1-in-10⁵ event.
 //! 4. **Alert filter** (after HTM's): once a point is in the red zone, later red points are
 //!    lowered to the yellow level until the surprise has fallen back out of the yellow zone, so
 //!    one incident raises one alert, not a stream of them.
@@ -66,6 +72,11 @@ pub struct Config {
     pub spatial_tolerance: f64,
     /// Raw surprises averaged for the likelihood (≤ 16).
     pub short_window: usize,
+    /// Raw surprises averaged for the fast likelihood channel (≤ 16; 0 turns it off).
+    pub fast_window: usize,
+    /// Factor on the fast channel's standardised average (below 1 it speaks only when
+    /// clearly more extreme than the main channel).
+    pub fast_weight: f64,
     /// Weight of a new average in the long-run distribution of averages.
     pub long_alpha: f64,
     /// Points learnt before any score above 0 is reported.
@@ -95,6 +106,15 @@ pub struct Config {
     pub stuck_factor: f64,
     /// ...and at least this many points long.
     pub stuck_points: u32,
+    /// Factor on the standardised `ln(1 + z)` of a single point in the extreme-point channel
+    /// (0 turns it off; below 1 it allows for the heavy tail of that distribution).
+    pub extreme_weight: f64,
+    /// Points per block of the downsampled level channel (0 turns it off).
+    pub block_len: u32,
+    /// Block means whose median forecasts the next block mean (≤ 8).
+    pub block_median: usize,
+    /// Factor on the standardised block surprise in the downsampled channel.
+    pub block_weight: f64,
 }
 
 impl Default for Config {
@@ -107,6 +127,8 @@ impl Default for Config {
             surprise_z: 5.0,
             spatial_tolerance: 0.05,
             short_window: 10,
+            fast_window: 2,
+            fast_weight: 0.5,
             long_alpha: 1.0 / 2000.0,
             learning_points: 150,
             min_sigma: 0.02,
@@ -120,6 +142,10 @@ impl Default for Config {
             novelty_count: 3.0,
             stuck_factor: 1.2,
             stuck_points: 30,
+            extreme_weight: 0.4,
+            block_len: 8,
+            block_median: 8,
+            block_weight: 0.7,
         }
     }
 }
@@ -240,6 +266,80 @@ impl Novelty {
     }
 }
 
+/// Capacity of the block-mean buffer (an upper bound on [`Config::block_median`]).
+const BLOCKS: usize = 8;
+
+/// The downsampled level channel: the mean of each block of [`Config::block_len`] points is
+/// forecast by the median of the recent block means, and the surprise of its error (averaged
+/// over two blocks) is judged against its own long-run distribution, like the per-point
+/// likelihood. A drift or shift that the per-point models follow step by step still leaves
+/// block means far from the recent ones; judged on its own, this channel's noise does not
+/// dilute the per-point surprise.
+#[derive(Debug, Clone, Copy)]
+struct Blocks {
+    sum: f64,
+    in_block: u32,
+    means: Ring<BLOCKS>,
+    error: Ewm,
+    /// Surprise of the last complete block.
+    surprise: f64,
+    averages: EwmVar,
+}
+
+impl Blocks {
+    const fn new() -> Self {
+        Self {
+            sum: 0.0,
+            in_block: 0,
+            means: Ring::new(),
+            error: Ewm::new(),
+            surprise: 0.0,
+            averages: EwmVar::new(),
+        }
+    }
+
+    /// Learns `x`; at the end of a block, the tail probability of the block's surprise
+    /// (1 elsewhere). `floor` keeps a flat line's zero error scale from dividing by 0.
+    fn update(&mut self, x: f64, floor: f64, cfg: &Config) -> f64 {
+        if cfg.block_len == 0 {
+            return 1.0;
+        }
+        self.sum += x;
+        self.in_block += 1;
+        if self.in_block < cfg.block_len {
+            return 1.0;
+        }
+        let mean = self.sum / f64::from(self.in_block);
+        self.sum = 0.0;
+        self.in_block = 0;
+        let previous = self.surprise;
+        self.surprise = 0.0;
+        if let Some(f) = self.means.median_of_last(cfg.block_median) {
+            if self.error.n >= 10 {
+                let z = (mean - f).abs() / (1.2533 * self.error.mean + floor);
+                let k2 = cfg.surprise_z * cfg.surprise_z;
+                self.surprise = z * z / (z * z + k2);
+            }
+            // The same memory in points as the per-point models.
+            let alpha = (cfg.error_alpha * f64::from(cfg.block_len)).min(0.5);
+            self.error.update((mean - f).abs(), alpha);
+        }
+        self.means.push(mean as f32);
+        let avg = 0.5 * (self.surprise + previous);
+        let mut tail = 1.0;
+        if self.averages.n >= 20 {
+            let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
+            tail = normal_tail(cfg.block_weight * (avg - self.averages.mean) / sigma);
+        }
+        let alpha = (cfg.long_alpha * f64::from(cfg.block_len)).min(0.5);
+        self.averages.update(avg, alpha);
+        tail
+    }
+}
+
+/// Floor of the standard deviation of `ln(1 + z)` in the extreme-point channel.
+const MIN_LOG_Z_SIGMA: f64 = 0.05;
+
 /// Runs of one repeated value. A varying series that repeats a value for markedly longer than
 /// it ever did has probably stopped reporting real data: a stuck sensor, a dead counter.
 #[derive(Debug, Clone, Copy)]
@@ -285,6 +385,10 @@ struct Likelihood {
     incident: bool,
     /// Points since the last alert that was let through.
     since_alert: u32,
+    /// Long-run distribution of `ln(1 + z)` of single points (the extreme-point channel).
+    log_z: EwmVar,
+    /// Long-run distribution of the fast channel's averages.
+    fast: EwmVar,
 }
 
 impl Likelihood {
@@ -294,20 +398,55 @@ impl Likelihood {
             averages: EwmVar::new(),
             incident: false,
             since_alert: u32::MAX,
+            log_z: EwmVar::new(),
+            fast: EwmVar::new(),
         }
     }
 
-    /// Tail probability of the current short-term average surprise, after the alert filter;
+    /// Tail probability of the current short-term average surprise, or of the fast channel's,
+    /// the point's robust `z` (NaN: none) or another channel's `other_tail` if lower, after
+    /// the alert filter;
     /// `at_once` marks a spatial anomaly or a stuck series.
-    fn update(&mut self, raw: f64, learning: bool, at_once: bool, cfg: &Config) -> f64 {
+    fn update(
+        &mut self,
+        raw: f64,
+        z: f64,
+        other_tail: f64,
+        learning: bool,
+        at_once: bool,
+        cfg: &Config,
+    ) -> f64 {
         self.raw.push(raw as f32);
         let avg = self.raw.mean_of_last(cfg.short_window).unwrap_or(raw);
-        let mut tail = 1.0;
+        // The channels' standardised deviations; the largest gives the tail probability (one
+        // `normal_tail` per point: it is monotone).
+        let mut deviation = f64::NEG_INFINITY;
         if !learning {
             let sigma = self.averages.var.sqrt().max(cfg.min_sigma);
-            tail = normal_tail((avg - self.averages.mean) / sigma);
+            deviation = (avg - self.averages.mean) / sigma;
         }
         self.averages.update(avg, cfg.long_alpha);
+        if cfg.fast_window > 0 {
+            let fast = self.raw.mean_of_last(cfg.fast_window).unwrap_or(raw);
+            if !learning {
+                let sigma = self.fast.var.sqrt().max(cfg.min_sigma);
+                deviation = deviation.max(cfg.fast_weight * (fast - self.fast.mean) / sigma);
+            }
+            self.fast.update(fast, cfg.long_alpha);
+        }
+        if cfg.extreme_weight > 0.0 && z.is_finite() {
+            let log_z = z.ln_1p();
+            if !learning {
+                let sigma = self.log_z.var.sqrt().max(MIN_LOG_Z_SIGMA);
+                deviation = deviation.max(cfg.extreme_weight * (log_z - self.log_z.mean) / sigma);
+            }
+            self.log_z.update(log_z, cfg.long_alpha);
+        }
+        let mut tail = 1.0;
+        if !learning {
+            tail = normal_tail(deviation);
+            tail = tail.min(other_tail);
+        }
         if at_once {
             // A new extreme is alarming however noisy the series usually is, as in HTM's
             // NAB detector; it still goes through the alert filter below.
@@ -346,6 +485,7 @@ pub struct Detector {
     /// Deviations up to this many standard deviations were marked normal (feedback).
     tolerance: f64,
     runs: Runs,
+    blocks: Blocks,
 }
 
 impl Default for Detector {
@@ -364,6 +504,14 @@ impl Detector {
             (1..=SHORT).contains(&cfg.short_window),
             "short_window must be in 1..={SHORT}"
         );
+        assert!(
+            cfg.fast_window <= SHORT,
+            "fast_window must be at most {SHORT}"
+        );
+        assert!(
+            (1..=BLOCKS).contains(&cfg.block_median),
+            "block_median must be in 1..={BLOCKS}"
+        );
         Self {
             cfg,
             points: 0,
@@ -378,6 +526,7 @@ impl Detector {
             likelihood: Likelihood::new(),
             tolerance: 0.0,
             runs: Runs::new(),
+            blocks: Blocks::new(),
         }
     }
 
@@ -443,6 +592,8 @@ impl Detector {
         let floor = 1e-6 * self.max.abs().max(self.min.abs()).max(range) + 1e-12;
         // Mean absolute error × √(π/2) estimates a standard deviation.
         let sigma_of = |mae: f64| 1.2533 * mae + floor;
+        // The trusted model's robust z, for the extreme-point channel.
+        let mut z_best = f64::NAN;
         let (expected, sigma, mut raw) = match best {
             Some((f, mae)) => {
                 // Every model nearly as accurate as the best has a say, so a point that breaks
@@ -457,6 +608,7 @@ impl Detector {
                         z2 / (z2 + k2)
                     })
                     .fold(0.0, f64::max);
+                z_best = ((value - f) / sigma_of(mae)).abs();
                 (f, sigma_of(mae), raw)
             }
             None => (level.unwrap_or(value), 0.0, 0.0),
@@ -464,6 +616,12 @@ impl Detector {
         let tolerated = self.tolerance > 0.0
             && sigma > 0.0
             && (value - expected).abs() <= self.tolerance * sigma;
+        let mut block_tail = self.blocks.update(value, floor, &cfg);
+        if tolerated {
+            // Feedback marked deviations like this one normal.
+            z_best = f64::NAN;
+            block_tail = 1.0;
+        }
         if range > 0.0 && !tolerated {
             let novelty = self.novelty.update(value, self.min, self.max, &cfg);
             raw = raw.max(cfg.novelty_weight * novelty);
@@ -485,7 +643,9 @@ impl Detector {
         }
 
         // 3–4. Likelihood and alert filter.
-        let tail = self.likelihood.update(raw, learning, at_once, &cfg);
+        let tail = self
+            .likelihood
+            .update(raw, z_best, block_tail, learning, at_once, &cfg);
         let score = ((tail + 1e-10).ln() / 1e-10f64.ln()).clamp(0.0, 1.0);
 
         // Learn.
@@ -571,6 +731,41 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_drift_alarms_through_the_block_channel() {
+        // A calm series starts drifting by a twentieth of its noise amplitude per point: the
+        // per-point models follow it step by step, the block means leave the recent ones.
+        let run = |cfg: Config| {
+            let mut d = Detector::new(cfg);
+            let (mut before, mut during) = (0.0f64, 0.0f64);
+            for i in 0..3_400u64 {
+                let drift = if i >= 3_000 {
+                    0.05 * (i - 3_000) as f64
+                } else {
+                    0.0
+                };
+                let s = d.update(i as i64 * MIN, 100.0 + noise(i) + drift);
+                if (1_000..3_000).contains(&i) {
+                    before = before.max(s.score);
+                } else if i >= 3_000 {
+                    during = during.max(s.score);
+                }
+            }
+            (before, during)
+        };
+        let (before, during) = run(Config::default());
+        let (_, without) = run(Config {
+            block_len: 0,
+            ..Config::default()
+        });
+        assert!(before < 0.5, "calm data alarmed: {before}");
+        assert!(during >= 0.5, "the drift went unseen: {during}");
+        assert!(
+            without < 0.5,
+            "the per-point models alone alarmed: {without}"
+        );
+    }
+
+    #[test]
     fn state_fits_in_four_kib() {
         // The detector owns no heap buffers: its whole state is inline.
         let size = std::mem::size_of::<Detector>();
@@ -622,14 +817,17 @@ mod tests {
         let mut l = Likelihood::new();
         let calm = |i: u64| 0.05 + 0.02 * noise(i);
         for i in 0..3_000 {
-            l.update(calm(i), false, false, &cfg);
+            l.update(calm(i), f64::NAN, 1.0, false, false, &cfg);
         }
-        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail, "alerts");
+        assert!(
+            l.update(1.0, f64::NAN, 1.0, false, true, &cfg) < cfg.red_tail,
+            "alerts"
+        );
         // The surprise stays raised: first red (lowered to yellow, the same incident), then
         // in the yellow zone...
         let mut settled = 0;
         for _ in 0..20 {
-            let tail = l.update(0.12, false, false, &cfg);
+            let tail = l.update(0.12, f64::NAN, 1.0, false, false, &cfg);
             if tail != cfg.yellow_tail {
                 assert!(tail < cfg.yellow_tail, "left the yellow zone: {tail}");
                 settled += 1;
@@ -637,14 +835,17 @@ mod tests {
         }
         assert!(settled > 0, "stayed red");
         // ...so a new extreme now belongs to the same incident and is lowered to yellow.
-        assert_eq!(l.update(1.0, false, true, &cfg), cfg.yellow_tail);
+        assert_eq!(
+            l.update(1.0, f64::NAN, 1.0, false, true, &cfg),
+            cfg.yellow_tail
+        );
         // Once the surprise is ordinary again, the next one alerts.
         let mut i = 3_000;
-        while l.update(calm(i), false, false, &cfg) <= cfg.yellow_tail {
+        while l.update(calm(i), f64::NAN, 1.0, false, false, &cfg) <= cfg.yellow_tail {
             i += 1;
             assert!(i < 3_100, "the incident never ends");
         }
-        assert!(l.update(1.0, false, true, &cfg) < cfg.red_tail);
+        assert!(l.update(1.0, f64::NAN, 1.0, false, true, &cfg) < cfg.red_tail);
     }
 
     #[test]

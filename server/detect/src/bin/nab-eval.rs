@@ -2,11 +2,12 @@
 //! three profiles.
 //!
 //! ```text
-//! nab-eval [NAB_DIR] [--files] [--bench] [--feedback] [--set FIELD=VALUE]...
+//! nab-eval [NAB_DIR] [--files] [--fps] [--bench] [--feedback] [--set FIELD=VALUE]...
 //! ```
 //!
 //! `NAB_DIR` defaults to `../shared/nab` relative to the repository root. `--files` prints a line
 //! per file (detections, false positives, windows hit, score at each profile's threshold);
+//! `--fps` also lists each alarm outside the labelled windows at the standard threshold;
 //! `--bench` also times the detector alone over the whole corpus (updates per second);
 //! `--feedback` simulates an operator marking every alarm outside the labelled windows "not an
 //! anomaly" (see `run`); `--set FIELD=VALUE` overrides a [`Config`] field for experiments.
@@ -70,6 +71,12 @@ fn set(cfg: &mut Config, kv: &str) -> Result<(), String> {
         "model_ratio" => cfg.model_ratio = x,
         "stuck_factor" => cfg.stuck_factor = x,
         "stuck_points" => cfg.stuck_points = x as u32,
+        "extreme_weight" => cfg.extreme_weight = x,
+        "block_len" => cfg.block_len = x as u32,
+        "block_median" => cfg.block_median = x as usize,
+        "block_weight" => cfg.block_weight = x,
+        "fast_window" => cfg.fast_window = x as usize,
+        "fast_weight" => cfg.fast_weight = x,
         _ => return Err(format!("unknown field {key}")),
     }
     Ok(())
@@ -105,6 +112,7 @@ fn bench(files: &[NabFile]) {
 fn main() -> ExitCode {
     let mut dir = None;
     let (mut show_files, mut do_bench, mut feedback) = (false, false, false);
+    let mut show_fps = false;
     let mut cfg = Config::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -117,11 +125,15 @@ fn main() -> ExitCode {
                 }
             }
             "--files" => show_files = true,
+            "--fps" => {
+                show_files = true;
+                show_fps = true;
+            }
             "--bench" => do_bench = true,
             "--feedback" => feedback = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: nab-eval [NAB_DIR] [--files] [--bench] [--feedback] [--set FIELD=VALUE]..."
+                    "usage: nab-eval [NAB_DIR] [--files] [--fps] [--bench] [--feedback] [--set FIELD=VALUE]..."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -178,6 +190,27 @@ fn main() -> ExitCode {
             }
             println!("{line}");
             let probation = nab::probation_len(f.values.len());
+            if show_fps {
+                // Alarms outside every window at the standard threshold: where false positives
+                // come from (index, score, points after the last window's end).
+                let th = results[0].threshold;
+                let inside = |i: usize| f.labels.windows.iter().any(|&(a, b)| (a..=b).contains(&i));
+                for (i, &x) in s.iter().enumerate().skip(probation) {
+                    if x >= th && !inside(i) {
+                        let after = f
+                            .labels
+                            .windows
+                            .iter()
+                            .filter(|w| w.1 < i)
+                            .map(|w| i - w.1)
+                            .min();
+                        println!(
+                            "    fp {i} score {x:.3} after-window {after:?} value {}",
+                            f.values[i]
+                        );
+                    }
+                }
+            }
             for &(a, b) in &f.labels.windows {
                 let (arg, max) =
                     (a..=b)
