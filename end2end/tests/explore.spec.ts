@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 import { collectErrors, hex, ingest, signIn } from '../support/actions';
 import { screenColours } from '../support/checks';
 
@@ -27,6 +27,19 @@ async function expectDrawn(page: Page, kind: 'surface' | 'map' | 'heatmap' | 'sc
   await expect(view(page)).toHaveAttribute('data-kind', kind);
   await expect(view(page)).toHaveAttribute('data-status', backend(), { timeout: 20_000 });
   await expect(page.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/);
+}
+
+/** Orbits by dragging across `canvas`: new frames are drawn and `label` moves with the scene. */
+async function expectOrbit(page: Page, canvas: Locator, label: Locator) {
+  const before = await label.boundingBox();
+  const frames = Number(await canvas.getAttribute('data-frames'));
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 140, box.y + box.height / 2 + 35, { steps: 8 });
+  await page.mouse.up();
+  await expect.poll(async () => Number(await canvas.getAttribute('data-frames'))).toBeGreaterThan(frames);
+  await expect.poll(async () => (await label.boundingBox())?.x).not.toBe(before?.x);
 }
 
 /** The colours of the canvas alone, with the labels over it hidden while it is read. */
@@ -59,17 +72,7 @@ test('the latency surface draws requests sent as spans, and orbits and zooms', a
   expect(requests, 'the 1 200 requests sent, and the demo ones').toBeGreaterThanOrEqual(1200);
   const canvas = page.locator('.gpu-canvas');
   expect(await canvasColours(page), 'the surface is blank').toBeGreaterThan(40);
-  // Orbit by dragging: new frames are drawn and the axis labels move with the scene.
-  const label = page.locator('.gpu-label.x').first();
-  const before = await label.boundingBox();
-  const frames = Number(await canvas.getAttribute('data-frames'));
-  const box = (await canvas.boundingBox())!;
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width / 2 + 160, box.y + box.height / 2 + 40, { steps: 8 });
-  await page.mouse.up();
-  await expect.poll(async () => Number(await canvas.getAttribute('data-frames'))).toBeGreaterThan(frames);
-  await expect.poll(async () => (await label.boundingBox())?.x).not.toBe(before?.x);
+  await expectOrbit(page, canvas, page.locator('.gpu-label.x').first());
   // Zoom: the wheel moves the camera in, so the labels spread apart.
   const spread = async () => {
     const xs = await page.locator('.gpu-label.x').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().x));
@@ -248,17 +251,7 @@ test('a dashboard panel drawn in 3-D shows each series as a ridge, orbits, and f
   await total.scrollIntoViewIfNeeded();
   await expect(total.locator('.gpu-canvas')).toHaveAttribute('data-frames', /^[1-9]\d*$/, { timeout: 20_000 });
   await panel.scrollIntoViewIfNeeded();
-  // Orbit by dragging: new frames, and the labels move with the scene.
-  const label = panel.locator('.gpu-label.x').first();
-  const before = await label.boundingBox();
-  const frames = Number(await canvas.getAttribute('data-frames'));
-  const box = (await canvas.boundingBox())!;
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 30, { steps: 6 });
-  await page.mouse.up();
-  await expect.poll(async () => Number(await canvas.getAttribute('data-frames'))).toBeGreaterThan(frames);
-  await expect.poll(async () => (await label.boundingBox())?.x).not.toBe(before?.x);
+  await expectOrbit(page, canvas, panel.locator('.gpu-label.x').first());
   // The 3-D panel's chunk (and the GPU code it shares) came; the Explore page's did not.
   expect(wasm.filter((p) => /split_panel_surface/.test(p))).toHaveLength(1);
   expect(wasm.filter((p) => /split_explorer/.test(p))).toEqual([]);
