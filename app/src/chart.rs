@@ -172,17 +172,10 @@ pub fn ramp(f: f64) -> RGBColor {
 
 /// The smallest and largest value of every series, if there is any.
 fn extent(data: &PanelData) -> Option<(f64, f64)> {
-    let mut values = data
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .filter(|v| v.is_finite())
-        .peekable();
-    values.peek()?;
-    Some(
-        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        }),
+    crate::model::extent(
+        data.series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1)),
     )
 }
 

@@ -160,13 +160,18 @@ impl SeriesGrid {
 
     /// The smallest and largest value, or `None` without values.
     pub fn extent(&self) -> Option<(f64, f64)> {
-        self.values
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold(None, |e, &v| {
-                Some(e.map_or((v, v), |(lo, hi)| (v.min(lo), v.max(hi))))
-            })
+        extent(self.values.iter().copied())
     }
+}
+
+/// The smallest and largest finite value, or `None` without one.
+pub fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold(None, |e, v| {
+            Some(e.map_or((v, v), |(lo, hi)| (v.min(lo), v.max(hi))))
+        })
 }
 
 impl PanelData {
