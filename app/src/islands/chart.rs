@@ -66,8 +66,8 @@ pub fn Chart(data: PanelData) -> impl IntoView {
 mod browser {
     use super::Tip;
     use crate::chart::{draw, ChartColors, Geometry};
-    use crate::islands::{LIVE_EVENT, THEME_EVENT};
-    use crate::model::{format_datetime, format_value, PanelData, PanelUpdate};
+    use crate::islands::{live_update_for, LIVE_EVENT, THEME_EVENT};
+    use crate::model::{format_datetime, format_value, PanelData};
     use gloo_timers::callback::Timeout;
     use leptos::prelude::*;
     use plotters::prelude::*;
@@ -113,6 +113,7 @@ mod browser {
         data: PanelData,
         latest: Option<RwSignal<Vec<(usize, String, String)>>>,
     ) -> Shared {
+        let panel = data.spec.id.clone();
         let state: Shared = Rc::new(RefCell::new(ChartState {
             canvas: None,
             data,
@@ -130,18 +131,9 @@ mod browser {
         });
         let s = state.clone();
         let live = window_event_listener_untyped(LIVE_EVENT, move |e| {
-            let Some(detail) = e
-                .dyn_ref::<web_sys::CustomEvent>()
-                .and_then(|c| c.detail().as_string())
-            else {
+            let Some(update) = live_update_for(&e, &panel) else {
                 return;
             };
-            let Ok(update) = serde_json::from_str::<PanelUpdate>(&detail) else {
-                return;
-            };
-            if update.panel != s.borrow().data.spec.id {
-                return;
-            }
             s.borrow_mut()
                 .data
                 .merge_live(&update.series, js_sys::Date::now() as i64);

@@ -26,3 +26,15 @@ pub use theme::ThemeToggle;
 /// Window events the islands talk through: live data for a panel, and a theme change.
 pub const LIVE_EVENT: &str = "osprey:live";
 pub const THEME_EVENT: &str = "osprey:theme";
+
+/// The update a [`LIVE_EVENT`] carries, if it is one for panel `panel`.
+#[cfg(feature = "hydrate")]
+pub fn live_update_for(event: &web_sys::Event, panel: &str) -> Option<crate::model::PanelUpdate> {
+    use wasm_bindgen::JsCast;
+    let detail = event
+        .dyn_ref::<web_sys::CustomEvent>()?
+        .detail()
+        .as_string()?;
+    let update: crate::model::PanelUpdate = serde_json::from_str(&detail).ok()?;
+    (update.panel == panel).then_some(update)
+}

@@ -45,17 +45,6 @@ pub fn Panel(data: PanelData) -> impl IntoView {
     let svg = crate::chart::svg(&data, SVG_SIZE);
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
-    let latest = if viz == Viz::Stat {
-        Vec::new()
-    } else {
-        data.latest(4)
-    };
-    let empty = data.series.iter().all(|s| s.points.is_empty());
-    let class = if viz == Viz::Stat {
-        "chart-box stat-box"
-    } else {
-        "chart-box"
-    };
     // A 3-D panel is rendered with its page only (dashboards never defer one), so the GPU
     // code stays in its own chunk; a browser-rendered panel draws the grid from above.
     #[cfg(feature = "ssr")]
@@ -72,6 +61,17 @@ pub fn Panel(data: PanelData) -> impl IntoView {
         }
         .into_any();
     }
+    let latest = if viz == Viz::Stat {
+        Vec::new()
+    } else {
+        data.latest(4)
+    };
+    let empty = data.series.iter().all(|s| s.points.is_empty());
+    let class = if viz == Viz::Stat {
+        "chart-box stat-box"
+    } else {
+        "chart-box"
+    };
     view! {
         <section class="panel" data-panel=id data-viz=viz.as_str() aria-labelledby=labelled_by>
             {header}
@@ -146,21 +146,11 @@ fn table_rows(data: &PanelData) -> Vec<(String, [String; 4])> {
 /// Merges the live stream's updates for this panel into `data`.
 #[cfg(feature = "hydrate")]
 fn follow_live(data: RwSignal<PanelData>) {
-    use wasm_bindgen::JsCast;
+    let panel = data.with_untracked(|d| d.spec.id.clone());
     let listener = window_event_listener_untyped(super::LIVE_EVENT, move |e| {
-        let Some(detail) = e
-            .dyn_ref::<web_sys::CustomEvent>()
-            .and_then(|c| c.detail().as_string())
-        else {
-            return;
-        };
-        let Ok(update) = serde_json::from_str::<crate::model::PanelUpdate>(&detail) else {
-            return;
-        };
-        if data.with_untracked(|d| d.spec.id != update.panel) {
-            return;
+        if let Some(update) = super::live_update_for(&e, &panel) {
+            data.update(|d| d.merge_live(&update.series, js_sys::Date::now() as i64));
         }
-        data.update(|d| d.merge_live(&update.series, js_sys::Date::now() as i64));
     });
     on_cleanup(move || listener.remove());
 }
