@@ -36,11 +36,6 @@ const CHUNK_MINUTES: i64 = 60;
 /// Where derivation stands: the next minute to derive and the services seen lately.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deriver {
-    state: State,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct State {
     /// Start of the next minute to derive.
     next: i64,
     /// Service → start of the last minute it served a request.
@@ -50,7 +45,7 @@ pub struct State {
 /// The samples of a run of settled minutes, and where derivation stands once they are stored.
 pub struct Chunk {
     pub samples: Vec<MetricSample>,
-    pub state: State,
+    pub then: Deriver,
 }
 
 /// The start of the minute holding `ts`.
@@ -69,16 +64,16 @@ impl Deriver {
             .iter()
             .filter_map(|s| Some((s.id, s.labels.get("service")?.as_str())))
             .collect();
-        let mut state = State {
+        let mut deriver = Deriver {
             next: floor,
             services: BTreeMap::new(),
         };
         if !service_of.is_empty() {
             let ids: Vec<i64> = service_of.keys().copied().collect();
             for s in store.samples(&ids, floor - IDLE_MS, now + 1).await? {
-                state.next = state.next.max(minute_of(s.ts) + MINUTE_MS);
+                deriver.next = deriver.next.max(minute_of(s.ts) + MINUTE_MS);
                 if s.value > 0.0 {
-                    let last = state
+                    let last = deriver
                         .services
                         .entry(service_of[&s.series_id].to_string())
                         .or_insert(s.ts);
@@ -86,22 +81,22 @@ impl Deriver {
                 }
             }
         }
-        let next = state.next;
-        state.services.retain(|_, last| *last >= next - IDLE_MS);
-        Ok(Deriver { state })
+        let next = deriver.next;
+        deriver.services.retain(|_, last| *last >= next - IDLE_MS);
+        Ok(deriver)
     }
 
     /// Start of the next minute to derive.
     pub fn next_minute(&self) -> i64 {
-        self.state.next
+        self.next
     }
 
     /// The samples of the settled minutes after the last derived one (at most an hour of them),
     /// or `None` when no minute has settled since. Nothing changes until [`Deriver::advance`]
-    /// is given the chunk's state, after its samples are stored.
+    /// is given the chunk's `then`, after its samples are stored.
     pub async fn next_chunk(&self, store: &dyn Store, now: i64) -> StoreResult<Option<Chunk>> {
         let settled = minute_of(now - SETTLE_MS);
-        let from = self.state.next;
+        let from = self.next;
         if from >= settled {
             return Ok(None);
         }
@@ -125,26 +120,26 @@ impl Deriver {
                 by_minute.insert(minute, spans);
             }
         }
-        let mut state = self.state.clone();
+        let mut then = self.clone();
         let mut samples = Vec::new();
         for minute in (from..to).step_by(MINUTE_MS as usize) {
             let spans = by_minute.remove(&minute).unwrap_or_default();
-            derive_minute(&mut state, minute, spans, &mut samples);
+            derive_minute(&mut then, minute, spans, &mut samples);
         }
-        state.next = to;
-        Ok(Some(Chunk { samples, state }))
+        then.next = to;
+        Ok(Some(Chunk { samples, then }))
     }
 
     /// Moves on past a chunk whose samples are stored.
-    pub fn advance(&mut self, state: State) {
-        self.state = state;
+    pub fn advance(&mut self, then: Deriver) {
+        *self = then;
     }
 }
 
 /// One minute's points: rate, error ratio and p95 of each service that served requests, and a
 /// zero rate for each service idle for less than [`IDLE_MS`].
 fn derive_minute(
-    state: &mut State,
+    state: &mut Deriver,
     minute: i64,
     spans: Vec<EntrySpan>,
     out: &mut Vec<MetricSample>,
@@ -239,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_minute_gives_rate_ratio_and_p95_and_idle_services_a_zero_rate() {
-        let mut state = State {
+        let mut state = Deriver {
             next: 0,
             services: [("search".to_string(), -MINUTE_MS)].into(),
         };
@@ -262,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_service_idle_for_an_hour_is_forgotten() {
-        let mut state = State {
+        let mut state = Deriver {
             next: 0,
             services: [("search".to_string(), 0)].into(),
         };

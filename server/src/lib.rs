@@ -502,7 +502,7 @@ async fn derive_series(
                 tracing::warn!(error = %e, "derived series not stored; retrying");
                 break;
             }
-            d.advance(chunk.state);
+            d.advance(chunk.then);
         }
     }
 }

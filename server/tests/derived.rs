@@ -100,7 +100,7 @@ async fn derive_all(store: &dyn Store, ingest: &IngestService, now: i64) -> Deri
     let mut deriver = Deriver::resume(store, now).await.unwrap();
     while let Some(chunk) = deriver.next_chunk(store, now).await.unwrap() {
         ingest.submit(derived::batch(chunk.samples)).await.unwrap();
-        deriver.advance(chunk.state);
+        deriver.advance(chunk.then);
     }
     deriver
 }
