@@ -25,6 +25,12 @@ fn samples(name: &str, service: &str, points: &[(i64, f64)]) -> serde_json::Valu
     serde_json::json!({ "metrics": metrics })
 }
 
+/// The ids of every series of `metric`.
+async fn series_ids(store: &dyn Store, metric: &str) -> Vec<i64> {
+    let series = store.series(metric).await.unwrap();
+    series.iter().map(|s| s.id).collect()
+}
+
 mod cases {
     use super::*;
 
@@ -70,13 +76,7 @@ mod cases {
             store.write(&b).await.unwrap();
         }
         assert_eq!(store.pending_samples(), 15);
-        let ids: Vec<i64> = store
-            .series("m")
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id)
-            .collect();
+        let ids = series_ids(store.as_ref(), "m").await;
         let members: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 0)).collect();
         let grouped = || async {
             store
@@ -176,13 +176,7 @@ mod cases {
             .write(&batch(samples("m", "a", &[(now - 1, 1.0), (now - 1, 2.0)])))
             .await
             .unwrap();
-        let ids: Vec<i64> = store
-            .series("m")
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id)
-            .collect();
+        let ids = series_ids(store.as_ref(), "m").await;
         let before = store.samples(&ids, start, now).await.unwrap();
         assert_eq!(before.len(), 24);
         assert_eq!(
