@@ -416,10 +416,14 @@ impl TimeRange {
     }
 }
 
-/// Parses unix ms or `YYYY-MM-DDTHH:MM[:SS]` (as `<input type=datetime-local>` sends it) as UTC.
+/// The instants a URL may name: years 0 to 9999, so that date arithmetic on them cannot overflow.
+pub const INSTANTS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
+/// Parses unix ms or `YYYY-MM-DDTHH:MM[:SS]` (as `<input type=datetime-local>` sends it) as UTC,
+/// within [`INSTANTS`].
 pub fn parse_instant(text: &str) -> Option<i64> {
     if let Ok(ms) = text.parse::<i64>() {
-        return Some(ms);
+        return INSTANTS.contains(&ms).then_some(ms);
     }
     let (date, time) = text.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
@@ -427,7 +431,13 @@ pub fn parse_instant(text: &str) -> Option<i64> {
     let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
     let (hh, mm) = (t.next()??, t.next()??);
     let ss = t.next().flatten().unwrap_or(0);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 59 {
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hh)
+        || !(0..=59).contains(&mm)
+        || !(0..=59).contains(&ss)
+    {
         return None;
     }
     Some(days_from_civil(y, m, day) * 86_400_000 + (hh * 3600 + mm * 60 + ss) * 1000)
@@ -584,6 +594,12 @@ mod tests {
         assert_eq!(format_datetime(1_795_780_800_000), "2026-11-27 12:00:00");
         assert_eq!(parse_instant("2026-11-27T12:00"), Some(1_795_780_800_000));
         assert_eq!(parse_instant("2026-13-27T12:00"), None);
+        // Far-off instants from a URL are refused, so no date arithmetic on them overflows.
+        assert_eq!(parse_instant("-1000000000000000000"), None);
+        assert_eq!(parse_instant("9223372036854775807"), None);
+        assert_eq!(parse_instant("99999-01-01T00:00"), None);
+        assert_eq!(parse_instant("-9223372036854775808-01-01T00:00"), None);
+        assert_eq!(parse_instant("9999-12-31T23:59:59"), Some(*INSTANTS.end() - 999));
     }
 
     #[test]

@@ -764,3 +764,117 @@ async fn pages_carry_a_nonce_policy_and_every_response_is_hardened() {
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
     h.osprey.shutdown().await;
 }
+
+/// Security review, row 1: the reader check once ran only for GETs that accepted `text/html`, so
+/// `curl -H 'Accept: */*' /errors` (and `fetch()`, hence DNS rebinding) read every page signed
+/// out. Now every path needs a viewer unless it is on the public list, whatever the headers.
+#[tokio::test]
+async fn every_page_needs_a_viewer_whatever_the_accept_header() {
+    let h = start().await;
+    let secret = "the-ingested-error-message-nobody-may-read";
+    let now = common::now_ms();
+    let batch = json!({"context": {"service": "shop"},
+        "errors": [{"timestamp": now, "type": "TypeError", "message": secret}]});
+    let ingest = Request::post("/api/v1/ingest")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", common::INGEST_KEY),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(batch.to_string()))
+        .unwrap();
+    let resp = h.router.clone().oneshot(ingest).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let viewer = {
+        h.osprey
+            .state
+            .accounts
+            .create_user("vera", "viewer-password", Role::Viewer)
+            .await
+            .unwrap();
+        sign_in(&h, "vera", "viewer-password").await
+    };
+
+    let get = |path: &str, accept: Option<&str>, cookie: Option<&str>| {
+        let mut req = Request::get(path).header(header::HOST, HOST);
+        if let Some(accept) = accept {
+            req = req.header(header::ACCEPT, accept);
+        }
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        let router = h.router.clone();
+        let req = req.body(Body::empty()).unwrap();
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let location = resp.headers().get(header::LOCATION).cloned();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                location,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
+        }
+    };
+    let pages = [
+        "/",
+        "/errors",
+        "/logs",
+        "/traces",
+        "/security",
+        "/alerts",
+        "/incidents",
+        "/dashboards",
+        "/explore",
+        "/settings",
+        "/no/such/page",
+    ];
+    for path in pages {
+        for accept in [
+            None,
+            Some("*/*"),
+            Some("application/json"),
+            Some("text/plain"),
+        ] {
+            let (status, _, body) = get(path, accept, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{path} {accept:?}: {body}"
+            );
+            assert!(!body.contains(secret), "{path} {accept:?} leaked: {body}");
+        }
+        // A browser navigating there is sent to sign in instead.
+        let (status, location, _) = get(path, Some("text/html"), None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        let location = location.unwrap();
+        assert!(location.to_str().unwrap().starts_with("/login?next="));
+    }
+    // Signed in, the same request reads.
+    let (status, _, body) = get("/errors", Some("*/*"), Some(&viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(secret), "{body}");
+    // The public list: sign-in, health and the site's static files.
+    for path in ["/login", "/healthz", "/readyz", "/favicon.svg"] {
+        let (status, _, body) = get(path, Some("*/*"), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    // Server functions answer no one signed out either.
+    let load = <app::signals::LoadErrorGroups as leptos::server_fn::ServerFn>::PATH;
+    let resp = h
+        .router
+        .clone()
+        .oneshot(
+            Request::post(load)
+                .header(header::HOST, HOST)
+                .header(header::ORIGIN, format!("http://{HOST}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    h.osprey.shutdown().await;
+}

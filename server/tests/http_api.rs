@@ -1548,3 +1548,83 @@ async fn the_writer_flushes_pending_samples_while_running_and_at_shutdown() {
         .unwrap();
     assert_eq!((pending, flushed), (0, 4));
 }
+
+/// Security review, row 2: `from`/`to` in a page URL skipped the query bounds, and
+/// `GET /?from=-1000000000000000000&to=1` made the process try to allocate 833 GB and abort.
+/// Every query now passes one check (range, step, points, and series × points) in the query
+/// service itself, whichever entry built it.
+#[tokio::test]
+async fn no_url_can_ask_for_unbounded_work() {
+    let h = start().await;
+    let now = common::now_ms();
+    // One series of each overview metric, so every panel has a group to fill.
+    let metrics: Vec<Value> = ["http.requests", "http.latency_ms", "http.error_rate"]
+        .iter()
+        .map(|name| json!({"timestamp": now, "name": name, "value": 1.0, "labels": {"service": "api"}}))
+        .collect();
+    let body = json!({"context": {"service": "api"}, "metrics": metrics}).to_string();
+    let (status, _, reply) = send(&h.router, ingest_request(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+
+    for uri in [
+        "/?from=-1000000000000000000&to=1",
+        "/?from=-9223372036854775808&to=9223372036854775807",
+        "/?from=0&to=9000000000000",
+        "/?from=1&to=2",
+        "/dashboards?from=-1000000000000000000&to=1",
+        "/forecast?from=-1000000000000000000&to=1",
+        "/anomalies?from=-1000000000000000000&to=1",
+        "/errors?from=-1000000000000000000&to=1",
+        "/logs?from=-1000000000000000000&to=1",
+        "/traces?from=-1000000000000000000&to=1",
+        "/security?from=-1000000000000000000&to=1",
+        "/explore?from=-1000000000000000000&to=1",
+    ] {
+        let (status, body) = get(&h.router, uri).await;
+        assert!(status.is_success(), "{uri}: {status} {body}");
+    }
+    // A range longer than the bound is refused in the page's panels, not computed.
+    let (_, body) = get(&h.router, "/?from=0&to=9000000000000").await;
+    assert!(
+        body.as_str()
+            .unwrap()
+            .contains("range longer than 400 days"),
+        "{body}"
+    );
+
+    // The cost bound: 1 001 series × 10 801 points is more than one query may compute.
+    for part in 0..2 {
+        let metrics: Vec<Value> = (0..501)
+            .map(|i| json!({"timestamp": now, "name": "wide", "value": 1.0, "labels": {"host": format!("h{part}-{i}")}}))
+            .collect();
+        let (status, _, reply) = send(
+            &h.router,
+            ingest_request(json!({"context": {"service": "api"}, "metrics": metrics}).to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    }
+    let (s, v) = get(
+        &h.router,
+        "/api/v1/query_range?metric=wide&from=now-3h&step=1s",
+    )
+    .await;
+    assert_error(
+        s,
+        &v,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "query_too_large",
+        None,
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1002 series"),
+        "{v}"
+    );
+    // The same series at a coarser step are answered.
+    let (s, v) = get(&h.router, "/api/v1/query_range?metric=wide&from=now-3h").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    h.osprey.shutdown().await;
+}

@@ -48,6 +48,7 @@ impl Alerting {
         };
         let (series, _) = self.query.run(&q, to).await.map_err(|e| match e {
             crate::query::QueryError::Param(p) => AlertingError::invalid(p.field, p.message),
+            crate::query::QueryError::TooLarge(message) => AlertingError::invalid("query", message),
             crate::query::QueryError::Store(s) => s.into(),
         })?;
         let scores = match rule.trigger.condition {

@@ -118,8 +118,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Paths that authenticate themselves (ingest keys) or must work signed out.
-fn open_path(path: &str) -> bool {
+/// Paths anyone may reach: those that authenticate themselves (ingest keys, embed tokens), those
+/// that must work signed out (signing in, health), and the site's static files. Everything else
+/// needs at least a viewer, whatever the method or headers: deny by default.
+fn public_path(path: &str) -> bool {
     matches!(
         path,
         "/api/v1/ingest"
@@ -133,13 +135,14 @@ fn open_path(path: &str) -> bool {
             | "/readyz"
             | "/api/openapi.json"
     ) || path.starts_with("/v1/")
-        || path.starts_with("/pkg/")
         // Embeds carry their own authority: a token, checked by the page or stream itself.
         || path.starts_with("/embed/")
+        || super::site::is_asset(path)
 }
 
-/// A page a browser navigates to (as opposed to an asset or an API call).
-fn is_page(req: &Request) -> bool {
+/// A page a browser navigates to: where a signed-out person is sent to sign in rather than
+/// answered 401.
+fn is_navigation(req: &Request) -> bool {
     req.method() == Method::GET
         && req
             .headers()
@@ -175,10 +178,9 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let reads = path.starts_with("/api/v1/") || path.starts_with("/_osprey/") || is_page(&req);
-    if reads && !open_path(&path) {
+    if !public_path(&path) {
         if let Err(d) = principal.require(Role::Viewer) {
-            if is_page(&req) && d == Denied::SignIn {
+            if is_navigation(&req) && d == Denied::SignIn {
                 let next_url = req
                     .uri()
                     .path_and_query()

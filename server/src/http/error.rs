@@ -100,6 +100,9 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::Param(p) => p.into(),
+            QueryError::TooLarge(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_too_large", message)
+            }
             QueryError::Store(s) => s.into(),
         }
     }

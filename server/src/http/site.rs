@@ -33,6 +33,12 @@ pub struct Asset {
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
+/// Whether `path` names one of the site's static files (wasm, scripts, styles, the SDK).
+pub(super) fn is_asset(path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    ASSETS.iter().any(|a| a.path == path)
+}
+
 /// Answers the dashboard's panel queries with the same query service as the API.
 pub(super) struct ServerPanels {
     query: QueryService,

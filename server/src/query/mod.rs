@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub enum QueryError {
     #[error(transparent)]
     Param(#[from] ParamError),
+    /// More work than one query may do (matched series × points); answered 422.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -46,7 +49,12 @@ pub struct RangeParams {
 }
 
 /// The longest range one query may span.
-const MAX_RANGE_MS: i64 = 400 * 86_400_000;
+pub const MAX_RANGE_MS: i64 = 400 * 86_400_000;
+
+/// Points one query may compute at most, over all the series it matched (series × points per
+/// series): 1 000 series over a day at 10 s is 8.6 M. Beyond it a query is refused (422) rather
+/// than allowed to take the process's memory.
+pub const MAX_QUERY_CELLS: i64 = 10_000_000;
 
 impl RangeQuery {
     /// Validates parameters; `from` defaults to `now-1h` and `to` to `now`.
@@ -54,32 +62,10 @@ impl RangeQuery {
         let metric = params::parse_metric(p.metric.as_deref())?;
         let from = params::parse_time("from", p.from.as_deref().unwrap_or("now-1h"), now)?;
         let to = params::parse_time("to", p.to.as_deref().unwrap_or("now"), now)?;
-        if to <= from {
-            return Err(ParamError {
-                field: "to",
-                message: format!("to ({to}) must be after from ({from})"),
-            });
-        }
-        if to - from > MAX_RANGE_MS {
-            return Err(ParamError {
-                field: "from",
-                message: "range longer than 400 days".into(),
-            });
-        }
         let step = match p.step.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => params::parse_step(s)?,
             None => params::default_step(from, to, 300),
         };
-        if (to - from) / step > params::MAX_POINTS {
-            return Err(ParamError {
-                field: "step",
-                message: format!(
-                    "{} points per series, more than the limit of {}; use a larger step",
-                    (to - from) / step,
-                    params::MAX_POINTS
-                ),
-            });
-        }
         let filter = params::parse_filter(p.filter.as_deref().unwrap_or(""))?;
         let group_by = params::parse_group_by(p.group_by.as_deref().unwrap_or(""));
         if filter.len() > 32 || group_by.len() > 32 {
@@ -88,7 +74,7 @@ impl RangeQuery {
                 message: "more than 32 labels in filter or group_by".into(),
             });
         }
-        Ok(RangeQuery {
+        let q = RangeQuery {
             metric,
             from,
             to,
@@ -96,7 +82,64 @@ impl RangeQuery {
             agg: Agg::parse(p.agg.as_deref().unwrap_or("avg"))?,
             group_by,
             filter,
-        })
+        };
+        q.check()?;
+        Ok(q)
+    }
+
+    /// The bounds every query keeps, however it was built (API, page, embed, live stream, alert
+    /// rule): a range after its start and at most [`MAX_RANGE_MS`] long, a step of at least a
+    /// second, at most [`params::MAX_POINTS`] points per series. The query service checks them
+    /// again before it allocates anything, so no entry can skip them.
+    pub fn check(&self) -> Result<(), ParamError> {
+        let refuse = |field, message: String| Err(ParamError { field, message });
+        let (from, to) = (self.from, self.to);
+        if to <= from {
+            return refuse("to", format!("to ({to}) must be after from ({from})"));
+        }
+        match to.checked_sub(from) {
+            Some(span) if span <= MAX_RANGE_MS => {}
+            _ => return refuse("from", "range longer than 400 days".into()),
+        }
+        if self.step < 1_000 {
+            return refuse(
+                "step",
+                format!("step of {} ms is shorter than the minimum of 1s", self.step),
+            );
+        }
+        let points = self.points();
+        if points > params::MAX_POINTS {
+            return refuse(
+                "step",
+                format!(
+                    "{points} points per series, more than the limit of {}; use a larger step",
+                    params::MAX_POINTS
+                ),
+            );
+        }
+        if self.filter.len() > 32 || self.group_by.len() > 32 {
+            return refuse("filter", "more than 32 labels in filter or group_by".into());
+        }
+        Ok(())
+    }
+
+    /// Points per series: one per step over the range, a bucket at each end.
+    pub fn points(&self) -> i64 {
+        self.to.saturating_sub(self.from) / self.step.max(1) + 1
+    }
+
+    /// Refuses a query whose `series` matched series would compute more than
+    /// [`MAX_QUERY_CELLS`] points in all.
+    fn check_cost(&self, series: usize) -> Result<(), QueryError> {
+        let cells = (series as i64).saturating_mul(self.points());
+        if cells > MAX_QUERY_CELLS {
+            return Err(QueryError::TooLarge(format!(
+                "{series} series × {} points = {cells} points, more than the limit of \
+                 {MAX_QUERY_CELLS}; narrow the filter, group fewer series or use a larger step",
+                self.points()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +181,7 @@ impl QueryService {
         q: &RangeQuery,
         now: i64,
     ) -> Result<(Vec<SeriesPoints>, Source), QueryError> {
+        q.check()?;
         let series: Vec<SeriesRow> = self
             .store
             .series(&q.metric)
@@ -145,6 +189,7 @@ impl QueryService {
             .into_iter()
             .filter(|s| engine::matches(&s.labels, &q.filter))
             .collect();
+        q.check_cost(series.len())?;
         let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
         let buckets = Buckets::covering(q.from, q.to, q.step);
         // Samples at `to` count, so the exclusive bound of reads is one past it.
@@ -242,6 +287,7 @@ impl QueryService {
         now: i64,
         lookup: &mut SeriesLookup,
     ) -> Result<Vec<(app::model::Labels, f64)>, QueryError> {
+        q.check()?;
         let series = lookup.matching(&*self.store, &q.metric, &q.filter).await?;
         let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
         let groups = engine::group(series.iter().map(|s| (&s.labels, s.id)), &q.group_by);

@@ -90,7 +90,7 @@ pub fn parse_time(field: &'static str, text: &str, now: i64) -> Result<i64, Para
 }
 
 /// Steps the default is chosen from, in milliseconds.
-const NICE_STEPS: [i64; 18] = [
+pub const NICE_STEPS: [i64; 18] = [
     1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
     1_800_000, 3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
 ];
@@ -100,7 +100,8 @@ pub const MAX_POINTS: i64 = 11_000;
 
 /// The nice step closest (in ratio) to the one that gives `target` points over the range.
 pub fn default_step(from: i64, to: i64, target: i64) -> i64 {
-    let ideal = ((to - from) as f64 / target as f64).max(1.0);
+    // Bounds from outside may be anywhere in i64: their difference must not overflow.
+    let ideal = (to.saturating_sub(from) as f64 / target as f64).max(1.0);
     *NICE_STEPS
         .iter()
         .min_by(|a, b| {
