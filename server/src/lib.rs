@@ -428,7 +428,8 @@ fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
 }
 
 /// Merges the sample blocks of closed hours into one per series and hour (see
-/// [`store::blocks`]), so reads touch a row per series-hour however often the series was sent.
+/// [`store::blocks`]), and each window's rollup blocks into one (see [`store::rollup`]), so reads
+/// touch a row per series-hour however often the series was sent.
 async fn compaction(store: Arc<dyn store::Store>, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(COMPACT_EVERY);
     loop {
@@ -437,22 +438,29 @@ async fn compaction(store: Arc<dyn store::Store>, mut stop: watch::Receiver<bool
             _ = ticker.tick() => {
                 let now = chrono::Utc::now().timestamp_millis();
                 let mut merged = 0;
-                loop {
-                    match store.compact(now, COMPACT_LIMIT).await {
-                        Ok(n) => {
-                            merged += n;
-                            if (n as i64) < COMPACT_LIMIT || *stop.borrow() {
+                for rollups in [false, true] {
+                    loop {
+                        let pass = if rollups {
+                            store.compact_rollups(now, COMPACT_LIMIT).await
+                        } else {
+                            store.compact(now, COMPACT_LIMIT).await
+                        };
+                        match pass {
+                            Ok(n) => {
+                                merged += n;
+                                if (n as i64) < COMPACT_LIMIT || *stop.borrow() {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "compaction failed");
                                 break;
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "compaction failed");
-                            break;
                         }
                     }
                 }
                 if merged > 0 {
-                    tracing::debug!(series_hours = merged, "sample blocks compacted");
+                    tracing::debug!(series_windows = merged, "blocks compacted");
                 }
             }
         }

@@ -25,6 +25,18 @@ fn samples(name: &str, service: &str, points: &[(i64, f64)]) -> serde_json::Valu
     serde_json::json!({ "metrics": metrics })
 }
 
+/// A small deterministic generator (xorshift), so a failing case reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
 /// The ids of every series of `metric`.
 async fn series_ids(store: &dyn Store, metric: &str) -> Vec<i64> {
     let series = store.series(metric).await.unwrap();
@@ -214,6 +226,29 @@ mod cases {
             recent.windows(2).all(|w| w[0].ts <= w[1].ts),
             "oldest first"
         );
+        // Twelve flushes left twelve rollup blocks per series and window; compaction merges
+        // each series-window into one, the open day of hours too, and the rollups read the same.
+        store.flush_all().await.unwrap();
+        let rollups = || async {
+            let mut all = Vec::new();
+            for resolution in [Resolution::Minute, Resolution::Hour] {
+                all.extend(store.rollups(resolution, &ids, start, now).await.unwrap());
+            }
+            all
+        };
+        let before = rollups().await;
+        assert_eq!(
+            before.len(),
+            11 + 10 + 3,
+            "minutes of a and b, hours of a and b"
+        );
+        assert_eq!(
+            store.compact_rollups(now, 100).await.unwrap(),
+            4,
+            "each series' first hour of minutes, and its (open) day of hours"
+        );
+        assert_eq!(store.compact_rollups(now, 100).await.unwrap(), 0);
+        assert_eq!(rollups().await, before);
     }
 
     pub async fn a_failed_batch_stores_nothing(store: Arc<dyn Store>) {
@@ -342,6 +377,156 @@ mod cases {
                 .collect::<Vec<_>>(),
             vec![(0, 2, 3.0), (1, 2, 20.0)]
         );
+    }
+
+    /// Rollup blocks answer exactly what a fold of the raw samples gives, for random samples
+    /// written in many commits (some flushed, some compacted, some pending) and random ranges,
+    /// steps and groupings, at both resolutions.
+    pub async fn rollups_equal_a_fold_of_the_raw_samples(store: Arc<dyn Store>) {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let day = 86_400_000;
+        let start = T0 - 2 * day;
+        for commit in 0..40 {
+            let mut metrics = Vec::new();
+            for _ in 0..rng.below(200) + 1 {
+                let ts = start + rng.below(3 * day as u64) as i64;
+                let value = (rng.below(2001) as f64 - 1000.0) / 8.0;
+                let (host, zone) = (rng.below(5), rng.below(2));
+                metrics.push(
+                    serde_json::json!({"timestamp": ts, "name": "prop", "value": value,
+                    "labels": {"host": format!("h{host}"), "zone": format!("z{zone}")}}),
+                );
+            }
+            store
+                .write(&batch(serde_json::json!({ "metrics": metrics })))
+                .await
+                .unwrap();
+            match commit % 7 {
+                3 => {
+                    store.flush_pending().await.unwrap();
+                }
+                5 => {
+                    store.flush_all().await.unwrap();
+                    store.compact(T0 + day, 1_000).await.unwrap();
+                    store.compact_rollups(T0 + day, 1_000).await.unwrap();
+                }
+                _ => {}
+            }
+        }
+        let series = store.series("prop").await.unwrap();
+        let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
+        let raw = store
+            .samples(&ids, i64::MIN / 2, i64::MAX / 2)
+            .await
+            .unwrap();
+        for case in 0..60 {
+            let resolution = if case % 3 == 0 {
+                Resolution::Hour
+            } else {
+                Resolution::Minute
+            };
+            let width = resolution.millis();
+            let from = start - day / 2 + rng.below(3 * day as u64) as i64;
+            let to = from + 1 + rng.below(2 * day as u64) as i64;
+            let step = width * (1 + rng.below(if width == 60_000 { 90 } else { 6 }) as i64);
+            // Per series and bucket.
+            let rows = store.rollups(resolution, &ids, from, to).await.unwrap();
+            // (count, sum, min, max, last_ts, last) per series and bucket.
+            type Fold = (i64, f64, f64, f64, i64, f64);
+            let mut want: std::collections::BTreeMap<(i64, i64), Fold> = Default::default();
+            for s in &raw {
+                let bucket = s.ts.div_euclid(width) * width;
+                if !(from..to).contains(&bucket) {
+                    continue;
+                }
+                let e = want.entry((s.series_id, bucket)).or_insert((
+                    0,
+                    0.0,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    i64::MIN,
+                    0.0,
+                ));
+                e.0 += 1;
+                e.1 += s.value;
+                e.2 = e.2.min(s.value);
+                e.3 = e.3.max(s.value);
+                if s.ts >= e.4 {
+                    (e.4, e.5) = (s.ts, s.value);
+                }
+            }
+            assert_eq!(
+                rows.len(),
+                want.len(),
+                "case {case}: {from}..{to} at {width}"
+            );
+            for (r, ((id, bucket), w)) in rows.iter().zip(&want) {
+                assert_eq!(
+                    (r.series_id, r.bucket, r.count),
+                    (*id, *bucket, w.0),
+                    "case {case}"
+                );
+                assert!(
+                    (r.sum - w.1).abs() < 1e-6,
+                    "case {case}: sum {} vs {}",
+                    r.sum,
+                    w.1
+                );
+                assert_eq!((r.min, r.max, r.last_ts), (w.2, w.3, w.4), "case {case}");
+            }
+            // Per group and query step: by host, by zone, or all together.
+            let by = ["host", "zone", ""][rng.below(3) as usize];
+            let mut groups: Vec<String> = series
+                .iter()
+                .map(|s| s.labels.get(by).cloned().unwrap_or_default())
+                .collect();
+            groups.sort();
+            groups.dedup();
+            let members: Vec<(i64, i64)> = series
+                .iter()
+                .map(|s| {
+                    let key = s.labels.get(by).cloned().unwrap_or_default();
+                    (s.id, groups.iter().position(|g| *g == key).unwrap() as i64)
+                })
+                .collect();
+            let group_of: std::collections::HashMap<i64, i64> = members.iter().copied().collect();
+            let got = store
+                .rollup_groups(resolution, &members, from, to, step)
+                .await
+                .unwrap();
+            let mut want: std::collections::BTreeMap<(i64, i64), (i64, f64, f64, f64)> =
+                Default::default();
+            for s in &raw {
+                let bucket = s.ts.div_euclid(width) * width;
+                if !(from..to).contains(&bucket) {
+                    continue;
+                }
+                let key = (group_of[&s.series_id], (bucket - from) / step);
+                let e = want
+                    .entry(key)
+                    .or_insert((0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
+                e.0 += 1;
+                e.1 += s.value;
+                e.2 = e.2.min(s.value);
+                e.3 = e.3.max(s.value);
+            }
+            let mut got: Vec<_> = got
+                .iter()
+                .map(|b| ((b.group, b.index), (b.count, b.sum, b.min, b.max)))
+                .collect();
+            got.sort_by_key(|g| g.0);
+            assert_eq!(got.len(), want.len(), "case {case}: by {by:?}, step {step}");
+            for ((key, g), (wkey, w)) in got.iter().zip(&want) {
+                assert_eq!((key, g.0), (wkey, w.0), "case {case}");
+                assert!(
+                    (g.1 - w.1).abs() < 1e-6,
+                    "case {case}: sum {} vs {}",
+                    g.1,
+                    w.1
+                );
+                assert_eq!((g.2, g.3), (w.2, w.3), "case {case}");
+            }
+        }
     }
 
     pub async fn stores_events_errors_spans_and_security(store: Arc<dyn Store>) {
@@ -1650,6 +1835,7 @@ conformance! {
     pending_samples_read_the_same_before_and_after_a_flush => 1000,
     rollups_accumulate_across_commits => 1000,
     rollups_are_summed_per_group_in_the_database => 1000,
+    rollups_equal_a_fold_of_the_raw_samples => 1000,
     stores_events_errors_spans_and_security => 1000,
     keys_are_found_by_hash => 1000,
     recent_samples_come_oldest_first_and_bounded => 1000,
@@ -1777,5 +1963,151 @@ async fn postgres_samples_from_before_blocks_are_moved_into_blocks() {
         .await
         .unwrap();
     assert!(!left, "the old table is dropped once empty");
+    pool.close().await;
+}
+
+/// Rollups stored a row per bucket before rollup blocks (the tables the migration renamed to
+/// `legacy_rollup_1m` and `legacy_rollup_1h`) are moved into blocks when the store opens.
+#[tokio::test]
+async fn sqlite_rollups_from_before_blocks_are_moved_into_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::sqlite(dir.path(), 100).await;
+    store
+        .write(&batch(samples("m", "a", &[(T0 + 5_000, 9.0)])))
+        .await
+        .unwrap();
+    store.flush_all().await.unwrap();
+    let id = store.series("m").await.unwrap()[0].id;
+    store.close().await;
+    let url = format!("sqlite://{}", dir.path().join("osprey.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for table in ["legacy_rollup_1m", "legacy_rollup_1h"] {
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (series_id INTEGER NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL, \
+             sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, last REAL NOT NULL, last_ts INTEGER NOT NULL, \
+             PRIMARY KEY (series_id, bucket)) WITHOUT ROWID"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // More minutes than one conversion step moves (90 days), and the minute the store wrote.
+    sqlx::query(
+        "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 129600) \
+         INSERT INTO legacy_rollup_1m SELECT $1, $2 - i * 60000, 2, 2 * i, i, i, i, $2 - i * 60000 + 1 FROM g",
+    )
+    .bind(id)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO legacy_rollup_1m VALUES ($1, $2, 1, 1.0, 1.0, 1.0, 1.0, $2)")
+        .bind(id)
+        .bind(T0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO legacy_rollup_1h VALUES ($1, $2, 3, 6.0, 1.0, 3.0, 2.0, $2 + 5)")
+        .bind(id)
+        .bind(T0 - 3_600_000)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let again = common::sqlite(dir.path(), 100).await;
+    let minutes = again
+        .rollups(Resolution::Minute, &[id], 0, T0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 129_601);
+    assert_eq!(
+        (
+            minutes[0].bucket,
+            minutes[0].count,
+            minutes[0].sum,
+            minutes[0].last_ts
+        ),
+        (
+            T0 - 129_600 * 60_000,
+            2,
+            259_200.0,
+            T0 - 129_600 * 60_000 + 1
+        )
+    );
+    let now = minutes.last().unwrap();
+    assert_eq!(
+        (now.bucket, now.count, now.sum),
+        (T0, 2, 10.0),
+        "merged with the stored minute"
+    );
+    let hours = again
+        .rollups(Resolution::Hour, &[id], T0 - 3_600_000, T0)
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(
+        (hours[0].count, hours[0].min, hours[0].max, hours[0].last),
+        (3, 1.0, 3.0, 2.0)
+    );
+    again.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'legacy_rollup%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the old tables are dropped once empty");
+}
+
+#[tokio::test]
+async fn postgres_rollups_from_before_blocks_are_moved_into_blocks() {
+    let Some((store, schema)) = common::postgres(100).await else {
+        return;
+    };
+    store
+        .write(&batch(samples("m", "a", &[(T0 + 5_000, 9.0)])))
+        .await
+        .unwrap();
+    store.flush_all().await.unwrap();
+    let id = store.series("m").await.unwrap()[0].id;
+    store.close().await;
+    let pool = schema.connect().await;
+    for table in ["legacy_rollup_1m", "legacy_rollup_1h"] {
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (series_id BIGINT NOT NULL, bucket BIGINT NOT NULL, count BIGINT NOT NULL, \
+             sum DOUBLE PRECISION NOT NULL, min DOUBLE PRECISION NOT NULL, max DOUBLE PRECISION NOT NULL, \
+             last DOUBLE PRECISION NOT NULL, last_ts BIGINT NOT NULL, PRIMARY KEY (series_id, bucket))"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO legacy_rollup_1m SELECT $1, $2 - g * 60000, 2, 2 * g, g, g, g, $2 - g * 60000 + 1 \
+         FROM generate_series(0::BIGINT, 59999::BIGINT) AS g",
+    )
+    .bind(id)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let again = schema.reopen(100).await;
+    let minutes = again
+        .rollups(Resolution::Minute, &[id], 0, T0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 60_000);
+    let now = minutes.last().unwrap();
+    assert_eq!(
+        (now.bucket, now.count, now.sum),
+        (T0, 3, 9.0),
+        "merged with the stored minute"
+    );
+    again.close().await;
+    let left: bool = sqlx::query_scalar("SELECT to_regclass('legacy_rollup_1m') IS NOT NULL OR to_regclass('legacy_rollup_1h') IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!left, "the old tables are dropped once empty");
     pool.close().await;
 }

@@ -121,7 +121,7 @@ pub fn decode(
     Ok(out)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -129,7 +129,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn take_varint(input: &mut &[u8]) -> Option<u64> {
+pub(crate) fn take_varint(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first()?;
@@ -142,7 +142,7 @@ fn take_varint(input: &mut &[u8]) -> Option<u64> {
     None
 }
 
-fn put_xor(out: &mut Vec<u8>, x: u64) {
+pub(crate) fn put_xor(out: &mut Vec<u8>, x: u64) {
     if x == 0 {
         out.push(0);
         return;
@@ -154,7 +154,7 @@ fn put_xor(out: &mut Vec<u8>, x: u64) {
     out.extend_from_slice(&bytes[..len as usize]);
 }
 
-fn take_xor(input: &mut &[u8]) -> Option<u64> {
+pub(crate) fn take_xor(input: &mut &[u8]) -> Option<u64> {
     let (&header, rest) = input.split_first()?;
     let (trailing, len) = (u32::from(header >> 4), usize::from(header & 0x0f));
     if len > 8 || trailing as usize + len > 8 || rest.len() < len {

@@ -271,6 +271,10 @@ pub trait Store:
     /// Merges the sample blocks of each series in recent closed hours into one (see [`blocks`]),
     /// at most `limit` series-hours per call; returns how many it merged.
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64>;
+    /// Merges the rollup blocks of each series and window of the last two days into one (see
+    /// [`rollup`]), open windows included, at most `limit` series-windows per resolution and
+    /// call; returns how many it merged.
+    async fn compact_rollups(&self, now: i64, limit: i64) -> StoreResult<u64>;
     /// Removes raw data older than `raw_before` and rollups older than `rollup_before` (unix ms).
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport>;
     async fn counts(&self) -> StoreResult<TableCounts>;

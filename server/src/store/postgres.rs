@@ -78,6 +78,7 @@ impl PgStore {
             partitions: Mutex::new(HashSet::new()),
         };
         store.convert_legacy_samples().await?;
+        store.convert_legacy_rollups().await?;
         Ok(store)
     }
 
@@ -101,6 +102,18 @@ impl PgStore {
             .execute(&self.pool)
             .await?;
         tracing::info!(samples = moved, "samples moved into blocks");
+        Ok(())
+    }
+
+    /// Moves rollups stored one row per bucket into rollup blocks, then drops their old tables.
+    async fn convert_legacy_rollups(&self) -> StoreResult<()> {
+        convert_legacy_rollups(
+            &self.pool,
+            "SELECT to_regclass('{table}') IS NOT NULL",
+            "DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} LIMIT $1) \
+             RETURNING series_id, bucket, count, sum, min, max, last, last_ts",
+        )
+        .await?;
         Ok(())
     }
 
@@ -231,25 +244,7 @@ impl Store for PgStore {
         to: i64,
         step: i64,
     ) -> StoreResult<Vec<GroupBucket>> {
-        // The series → group map travels as two array parameters, whatever its size.
-        let sql = format!(
-            "WITH g(series_id, grp) AS (SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])) {}",
-            group_select(resolution, "$3::BIGINT", "$4::BIGINT", "$5::BIGINT")
-        );
-        let (ids, groups): (Vec<i64>, Vec<i64>) = members.iter().copied().unzip();
-        let mut tx = read_tx(&self.pool).await?;
-        let rows = sqlx::query(&sql)
-            .bind(ids)
-            .bind(groups)
-            .bind(from)
-            .bind(to)
-            .bind(step)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut out = group_rows(rows)?;
-        add_pending_groups(&mut tx, resolution, members, (from, to, step), &mut out).await?;
-        tx.commit().await?;
-        Ok(out)
+        rollup_groups(&self.pool, resolution, members, from, to, step).await
     }
     async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()> {
         put_anomalies(&self.pool, rows).await
@@ -304,7 +299,11 @@ impl Store for PgStore {
     }
 
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
-        compact(&self.pool, now, COMPACT_LOOKBACK, limit).await
+        compact(&self.pool, now, COMPACT_LOOKBACK, limit, " FOR UPDATE").await
+    }
+    async fn compact_rollups(&self, now: i64, limit: i64) -> StoreResult<u64> {
+        let since = now - COMPACT_LOOKBACK * super::blocks::WINDOW_MS;
+        compact_rollups(&self.pool, since, limit, " FOR UPDATE").await
     }
 
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
@@ -362,13 +361,15 @@ impl Store for PgStore {
                 .await?
                 .rows_affected();
         }
-        for table in ["rollup_1m", "rollup_1h"] {
-            let sql = format!("DELETE FROM {table} WHERE bucket < $1");
-            report.rollups += sqlx::query(&sql)
-                .bind(rollup_before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        // Whole windows of rollups (an hour of minutes, a day of hours) before the horizon's.
+        for resolution in [Resolution::Minute, Resolution::Hour] {
+            report.rollups +=
+                sqlx::query("DELETE FROM rollup_blocks WHERE width = $1 AND win < $2")
+                    .bind(resolution.millis())
+                    .bind(resolution.window_of(rollup_before))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
         }
         // The users of issues that expired with them.
         sqlx::query(

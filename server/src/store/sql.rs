@@ -279,36 +279,62 @@ macro_rules! shared_sql {
             Ok(())
         }
 
-        async fn upsert_rollups(
+        /// Appends one rollup block per series and window of `rows` (see [`rollup`]); blocks of
+        /// one window merge on read and in compaction.
+        async fn insert_rollups(
             tx: &mut Transaction<'_, $db>,
             rows: &[RollupRow],
             resolution: Resolution,
         ) -> StoreResult<()> {
-            let table = resolution.table();
-            for chunk in rows.chunks(HOT_ROWS) {
-                let mut q = QueryBuilder::<$db>::new(format!(
-                    "INSERT INTO {table} (series_id, bucket, count, sum, min, max, last, last_ts) "
-                ));
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.series_id)
-                        .push_bind(r.bucket)
-                        .push_bind(r.count)
-                        .push_bind(r.sum)
-                        .push_bind(r.min)
-                        .push_bind(r.max)
-                        .push_bind(r.last)
-                        .push_bind(r.last_ts);
+            let blocks = rollup::build(rows, resolution);
+            for chunk in blocks.chunks(HOT_ROWS) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO rollup_blocks (width, series_id, win, data) ");
+                q.push_values(chunk, |mut b, block| {
+                    b.push_bind(resolution.millis())
+                        .push_bind(block.series_id)
+                        .push_bind(block.window)
+                        .push_bind(block.data.as_slice());
                 });
-                q.push(format!(
-                    " ON CONFLICT (series_id, bucket) DO UPDATE SET \
-                     count = {table}.count + excluded.count, \
-                     sum = {table}.sum + excluded.sum, \
-                     min = CASE WHEN excluded.min < {table}.min THEN excluded.min ELSE {table}.min END, \
-                     max = CASE WHEN excluded.max > {table}.max THEN excluded.max ELSE {table}.max END, \
-                     last = CASE WHEN excluded.last_ts >= {table}.last_ts THEN excluded.last ELSE {table}.last END, \
-                     last_ts = CASE WHEN excluded.last_ts >= {table}.last_ts THEN excluded.last_ts ELSE {table}.last_ts END"
-                ));
                 q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Calls `each` with every stored rollup bucket of `ids` with `from <= bucket < to`,
+        /// decoding rows as they stream in. A bucket comes in as many parts as its window has
+        /// blocks not yet compacted; the parts merge.
+        async fn each_rollup(
+            tx: &mut Transaction<'_, $db>,
+            resolution: Resolution,
+            ids: &[i64],
+            (from, to): (i64, i64),
+            mut each: impl FnMut(RollupRow),
+        ) -> StoreResult<()> {
+            use futures_util::TryStreamExt;
+            if from >= to {
+                return Ok(());
+            }
+            let (first, last) = (resolution.window_of(from), resolution.window_of(to - 1));
+            for chunk in ids.chunks(1000) {
+                let mut q = QueryBuilder::<$db>::new("SELECT series_id, win, data FROM rollup_blocks WHERE width = ");
+                q.push_bind(resolution.millis())
+                    .push(" AND win >= ")
+                    .push_bind(first)
+                    .push(" AND win <= ")
+                    .push_bind(last)
+                    .push(" AND series_id IN ");
+                push_ids(&mut q, chunk);
+                let mut rows = q.build().fetch(&mut **tx);
+                while let Some(row) = rows.try_next().await? {
+                    let (series_id, window): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                    let data: &[u8] = row.try_get(2)?;
+                    rollup::decode(series_id, window, resolution, data, |r| {
+                        if (from..to).contains(&r.bucket) {
+                            each(r);
+                        }
+                    })
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                }
             }
             Ok(())
         }
@@ -421,12 +447,15 @@ macro_rules! shared_sql {
         /// Merges the blocks of each series in closed windows (older than the previous hour, within
         /// the last `lookback` windows) into one block per series and window; at most `limit`
         /// series-windows per call. Deletes exactly the blocks it read, so a block committed
-        /// meanwhile by another writer is kept as it is. Returns the series-windows merged.
+        /// meanwhile by another writer is kept as it is; `lock` is appended to the reads
+        /// (PostgreSQL: `FOR UPDATE`, so a second process compacting the same blocks waits, then
+        /// finds them gone and merges nothing twice). Returns the series-windows merged.
         pub(crate) async fn compact(
             pool: &Pool<$db>,
             now: i64,
             lookback: i64,
             limit: i64,
+            lock: &str,
         ) -> StoreResult<u64> {
             let current = blocks::window_of(now);
             let rows = sqlx::query(
@@ -444,16 +473,118 @@ macro_rules! shared_sql {
             }
             for (window, series) in by_window {
                 for chunk in series.chunks(COMPACT_SERIES) {
-                    compact_window(pool, window, chunk).await?;
+                    compact_window(pool, window, chunk, lock).await?;
                 }
             }
             Ok(rows.len() as u64)
         }
 
+        /// Merges the rollup blocks of each series and window since `since` into one, open
+        /// windows included (a window of hours stays open a day, gaining a block per flush), at
+        /// most `limit` series-windows per resolution; `lock` as for [`compact`]. Returns how
+        /// many it merged.
+        pub(crate) async fn compact_rollups(pool: &Pool<$db>, since: i64, limit: i64, lock: &str) -> StoreResult<u64> {
+            let mut merged = 0;
+            for resolution in [Resolution::Minute, Resolution::Hour] {
+                let rows = sqlx::query(
+                    "SELECT win, series_id FROM rollup_blocks WHERE width = $1 AND win >= $2 \
+                     GROUP BY win, series_id HAVING COUNT(*) > 1 ORDER BY win, series_id LIMIT $3",
+                )
+                .bind(resolution.millis())
+                .bind(resolution.window_of(since))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                let mut by_window: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for r in &rows {
+                    by_window.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+                }
+                for (window, series) in by_window {
+                    for chunk in series.chunks(COMPACT_SERIES) {
+                        compact_rollup_window(pool, resolution, window, chunk, lock).await?;
+                    }
+                }
+                merged += rows.len() as u64;
+            }
+            Ok(merged)
+        }
+
+        async fn compact_rollup_window(
+            pool: &Pool<$db>,
+            resolution: Resolution,
+            window: i64,
+            series: &[i64],
+            lock: &str,
+        ) -> StoreResult<()> {
+            let mut tx = pool.begin().await?;
+            let mut q = QueryBuilder::<$db>::new("SELECT id, series_id, data FROM rollup_blocks WHERE width = ");
+            q.push_bind(resolution.millis()).push(" AND win = ").push_bind(window).push(" AND series_id IN ");
+            push_ids(&mut q, series);
+            q.push(lock);
+            let mut read: Vec<i64> = Vec::new();
+            let mut parts: Vec<RollupRow> = Vec::new();
+            for row in q.build().fetch_all(&mut *tx).await? {
+                read.push(row.try_get(0)?);
+                let data: &[u8] = row.try_get(2)?;
+                rollup::decode(row.try_get(1)?, window, resolution, data, |r| parts.push(r))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+            for ids in read.chunks(MAX_BINDS) {
+                let mut q = QueryBuilder::<$db>::new("DELETE FROM rollup_blocks WHERE id IN ");
+                push_ids(&mut q, ids);
+                q.build().execute(&mut *tx).await?;
+            }
+            insert_rollups(&mut tx, &parts, resolution).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// Moves rollups stored before rollup blocks existed (`legacy_rollup_1m`, `legacy_rollup_1h`)
+        /// into blocks, `LEGACY_CHUNK` rows per transaction, then drops the old tables. `exists`
+        /// tells whether the table named by `{table}` is there; `take` deletes up to `$1` of its
+        /// rows and returns them. Each table goes on its own, so a start interrupted between them
+        /// finishes the rest on the next.
+        pub(crate) async fn convert_legacy_rollups(pool: &Pool<$db>, exists: &str, take: &str) -> StoreResult<u64> {
+            let mut moved = 0;
+            for (table, resolution) in [("legacy_rollup_1m", Resolution::Minute), ("legacy_rollup_1h", Resolution::Hour)] {
+                let there: bool = sqlx::query_scalar(&exists.replace("{table}", table)).fetch_one(pool).await?;
+                if !there {
+                    continue;
+                }
+                let take = take.replace("{table}", table);
+                loop {
+                    let mut tx = pool.begin().await?;
+                    let rows = sqlx::query(&take).bind(LEGACY_CHUNK).fetch_all(&mut *tx).await?;
+                    let mut parts = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        parts.push(RollupRow {
+                            series_id: r.try_get(0)?,
+                            bucket: r.try_get(1)?,
+                            count: r.try_get(2)?,
+                            sum: r.try_get(3)?,
+                            min: r.try_get(4)?,
+                            max: r.try_get(5)?,
+                            last: r.try_get(6)?,
+                            last_ts: r.try_get(7)?,
+                        });
+                    }
+                    insert_rollups(&mut tx, &parts, resolution).await?;
+                    tx.commit().await?;
+                    moved += rows.len() as u64;
+                    if (rows.len() as i64) < LEGACY_CHUNK {
+                        break;
+                    }
+                }
+                sqlx::query(&format!("DROP TABLE {table}")).execute(pool).await?;
+                tracing::info!(table, "rollups moved into blocks");
+            }
+            Ok(moved)
+        }
+
         /// Series merged per compaction transaction: short enough not to hold up ingest for long.
         const COMPACT_SERIES: usize = 200;
 
-        async fn compact_window(pool: &Pool<$db>, window: i64, series: &[i64]) -> StoreResult<()> {
+        async fn compact_window(pool: &Pool<$db>, window: i64, series: &[i64], lock: &str) -> StoreResult<()> {
             // The start_ts bounds let PostgreSQL read only the window's day partition.
             let push_window = |q: &mut QueryBuilder<'_, $db>| {
                 q.push(" WHERE win = ")
@@ -469,6 +600,7 @@ macro_rules! shared_sql {
             q.push(" AND series_id IN ");
             push_ids(&mut q, series);
             q.push(" ORDER BY series_id, id");
+            q.push(lock);
             let mut read: Vec<i64> = Vec::new();
             let mut merged: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
             for row in q.build().fetch_all(&mut *tx).await? {
@@ -556,7 +688,10 @@ macro_rules! shared_sql {
             from: i64,
             to: i64,
         ) -> StoreResult<Vec<RollupRow>> {
-            let pending = read_pending(tx, from.saturating_sub(resolution.millis()), to).await?;
+            // A bucket before `to` holds samples up to its own end, which may lie past `to`.
+            let width = resolution.millis();
+            let end = to.saturating_sub(1).div_euclid(width).saturating_mul(width).saturating_add(width);
+            let pending = read_pending(tx, from.saturating_sub(width), end).await?;
             let mut rows = rollup::aggregate(pending.into_iter().filter(|s| series(s.0)), resolution);
             rows.retain(|r| (from..to).contains(&r.bucket));
             Ok(rows)
@@ -571,72 +706,42 @@ macro_rules! shared_sql {
         ) -> StoreResult<Vec<RollupRow>> {
             let mut tx = read_tx(pool).await?;
             let mut out = Vec::new();
-            for chunk in ids.chunks(1000) {
-                let mut q = QueryBuilder::<$db>::new(format!(
-                    "SELECT series_id, bucket, count, sum, min, max, last, last_ts FROM {} WHERE bucket >= ",
-                    resolution.table()
-                ));
-                q.push_bind(from).push(" AND bucket < ").push_bind(to).push(" AND series_id IN ");
-                push_ids(&mut q, chunk);
-                q.push(" ORDER BY series_id, bucket");
-                for r in q.build().fetch_all(&mut *tx).await? {
-                    out.push(RollupRow {
-                        series_id: r.try_get(0)?,
-                        bucket: r.try_get(1)?,
-                        count: r.try_get(2)?,
-                        sum: r.try_get(3)?,
-                        min: r.try_get(4)?,
-                        max: r.try_get(5)?,
-                        last: r.try_get(6)?,
-                        last_ts: r.try_get(7)?,
-                    });
-                }
-            }
+            each_rollup(&mut tx, resolution, ids, (from, to), |r| out.push(r)).await?;
             let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
-            let pending = pending_rollups(&mut tx, resolution, |id| wanted.contains(&id), from, to).await?;
+            out.extend(pending_rollups(&mut tx, resolution, |id| wanted.contains(&id), from, to).await?);
             tx.commit().await?;
-            if pending.is_empty() {
-                return Ok(out);
-            }
-            let mut merged: BTreeMap<(i64, i64), RollupRow> = out.into_iter().map(|r| ((r.series_id, r.bucket), r)).collect();
-            for p in pending {
-                merged.entry((p.series_id, p.bucket)).and_modify(|r| r.merge(&p)).or_insert(p);
-            }
-            Ok(merged.into_values().collect())
+            Ok(rollup::merge_parts(out))
         }
 
-        /// Adds the pending samples' share to grouped rollup buckets (see `Store::rollup_groups`).
-        pub(crate) async fn add_pending_groups(
-            tx: &mut Transaction<'_, $db>,
+        /// Rollups folded per group and query bucket as they are decoded (see
+        /// `Store::rollup_groups`), pending samples included.
+        pub(crate) async fn rollup_groups(
+            pool: &Pool<$db>,
             resolution: Resolution,
             members: &[(i64, i64)],
-            (from, to, step): (i64, i64, i64),
-            out: &mut Vec<GroupBucket>,
-        ) -> StoreResult<()> {
-            let groups: std::collections::HashMap<i64, i64> = members.iter().copied().collect();
-            let pending = pending_rollups(tx, resolution, |id| groups.contains_key(&id), from, to).await?;
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let mut at: std::collections::HashMap<(i64, i64), usize> =
-                out.iter().enumerate().map(|(i, b)| ((b.group, b.index), i)).collect();
-            for r in pending {
-                let key = (groups[&r.series_id], (r.bucket - from) / step);
-                match at.get(&key) {
-                    Some(&i) => {
-                        let b = &mut out[i];
-                        b.count += r.count;
-                        b.sum += r.sum;
-                        b.min = b.min.min(r.min);
-                        b.max = b.max.max(r.max);
-                    }
-                    None => {
-                        at.insert(key, out.len());
-                        out.push(GroupBucket { group: key.0, index: key.1, count: r.count, sum: r.sum, min: r.min, max: r.max });
-                    }
+            from: i64,
+            to: i64,
+            step: i64,
+        ) -> StoreResult<Vec<GroupBucket>> {
+            let group_of: std::collections::HashMap<i64, i64> = members.iter().copied().collect();
+            let mut ids: Vec<i64> = group_of.keys().copied().collect();
+            ids.sort_unstable();
+            let mut fold = rollup::GroupFold::new(members, from, to, step);
+            let mut tx = read_tx(pool).await?;
+            // A block's buckets come together: one group lookup per block, not per bucket.
+            let mut last = (i64::MIN, 0);
+            each_rollup(&mut tx, resolution, &ids, (from, to), |r| {
+                if r.series_id != last.0 {
+                    last = (r.series_id, group_of[&r.series_id]);
                 }
+                fold.add(last.1, &r);
+            })
+            .await?;
+            for r in pending_rollups(&mut tx, resolution, |id| group_of.contains_key(&id), from, to).await? {
+                fold.add(group_of[&r.series_id], &r);
             }
-            Ok(())
+            tx.commit().await?;
+            Ok(fold.finish())
         }
 
         /// Moves up to `FLUSH_ROWS` pending blocks, oldest first, into `sample_blocks` (one block
@@ -668,7 +773,7 @@ macro_rules! shared_sql {
                 .flat_map(|((series_id, _), points)| points.iter().map(|(ts, v)| (*series_id, *ts, *v)))
                 .collect();
             for resolution in [Resolution::Minute, Resolution::Hour] {
-                upsert_rollups(&mut tx, &rollup::aggregate(samples.iter().copied(), resolution), resolution).await?;
+                insert_rollups(&mut tx, &rollup::aggregate(samples.iter().copied(), resolution), resolution).await?;
             }
             let flushed: Vec<Block> = merged
                 .into_iter()
@@ -693,31 +798,6 @@ macro_rules! shared_sql {
                 .fetch_one(pool)
                 .await?;
             Ok(n as usize)
-        }
-
-        pub(crate) fn group_rows(rows: Vec<<$db as sqlx::Database>::Row>) -> StoreResult<Vec<GroupBucket>> {
-            rows.iter()
-                .map(|r| {
-                    Ok(GroupBucket {
-                        group: r.try_get(0)?,
-                        index: r.try_get(1)?,
-                        count: r.try_get(2)?,
-                        sum: r.try_get(3)?,
-                        min: r.try_get(4)?,
-                        max: r.try_get(5)?,
-                    })
-                })
-                .collect()
-        }
-
-        /// The part of the grouped rollup query both backends share, after their `WITH g` clause.
-        pub(crate) fn group_select(resolution: Resolution, from: &str, to: &str, step: &str) -> String {
-            format!(
-                "SELECT g.grp, (r.bucket - {from}) / {step} AS i, CAST(sum(r.count) AS BIGINT), sum(r.sum), min(r.min), max(r.max) \
-                 FROM {} r JOIN g ON r.series_id = g.series_id \
-                 WHERE r.bucket >= {from} AND r.bucket < {to} GROUP BY g.grp, i",
-                resolution.table()
-            )
         }
 
         pub(crate) async fn put_anomalies(pool: &Pool<$db>, rows: &[Anomaly]) -> StoreResult<()> {

@@ -76,6 +76,14 @@ impl SqliteStore {
                 .await?;
             tracing::info!(samples = moved, "samples moved into blocks");
         }
+        convert_legacy_rollups(
+            &writer,
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '{table}'",
+            "DELETE FROM {table} WHERE (series_id, bucket) IN \
+             (SELECT series_id, bucket FROM {table} LIMIT $1) \
+             RETURNING series_id, bucket, count, sum, min, max, last, last_ts",
+        )
+        .await?;
         let known = series_count(&writer).await?;
         let pending = pending_count(&writer).await?;
         Ok(SqliteStore {
@@ -166,24 +174,7 @@ impl Store for SqliteStore {
         to: i64,
         step: i64,
     ) -> StoreResult<Vec<GroupBucket>> {
-        // The series → group map travels as one JSON parameter, whatever its size.
-        let sql = format!(
-            "WITH g(series_id, grp) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?1)) {}",
-            group_select(resolution, "?2", "?3", "?4")
-        );
-        let map = serde_json::to_string(members).expect("numbers serialise");
-        let mut tx = read_tx(&self.readers).await?;
-        let rows = sqlx::query(&sql)
-            .bind(map)
-            .bind(from)
-            .bind(to)
-            .bind(step)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut out = group_rows(rows)?;
-        add_pending_groups(&mut tx, resolution, members, (from, to, step), &mut out).await?;
-        tx.commit().await?;
-        Ok(out)
+        rollup_groups(&self.readers, resolution, members, from, to, step).await
     }
     async fn put_anomalies(&self, rows: &[Anomaly]) -> StoreResult<()> {
         put_anomalies(&self.writer, rows).await
@@ -235,7 +226,11 @@ impl Store for SqliteStore {
     }
 
     async fn compact(&self, now: i64, limit: i64) -> StoreResult<u64> {
-        compact(&self.writer, now, COMPACT_LOOKBACK, limit).await
+        compact(&self.writer, now, COMPACT_LOOKBACK, limit, "").await
+    }
+    async fn compact_rollups(&self, now: i64, limit: i64) -> StoreResult<u64> {
+        let since = now - COMPACT_LOOKBACK * super::blocks::WINDOW_MS;
+        compact_rollups(&self.writer, since, limit, "").await
     }
 
     async fn expire(&self, raw_before: i64, rollup_before: i64) -> StoreResult<ExpiryReport> {
@@ -258,20 +253,25 @@ impl Store for SqliteStore {
             ("error_groups", "last_seen"),
             ("anomalies", "ts"),
         ];
-        let rolled = [("rollup_1m", "bucket"), ("rollup_1h", "bucket")];
-        for (tables, before, counter) in [
-            (&raw[..], raw_before, &mut report.raw),
-            (&rolled[..], rollup_before, &mut report.rollups),
-        ] {
-            for (table, column) in tables {
-                // WITHOUT ROWID tables have no rowid: their deletes go by key range instead.
-                let sql = if table.starts_with("rollup") || *table == "anomalies" {
-                    format!("DELETE FROM {table} WHERE ({column}, series_id) IN (SELECT {column}, series_id FROM {table} WHERE {column} < ?1 LIMIT ?2)")
-                } else {
-                    format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)")
-                };
-                *counter += self.delete_chunked(&sql, before).await?;
-            }
+        for (table, column) in raw {
+            // WITHOUT ROWID tables have no rowid: their deletes go by key range instead.
+            let sql = if table == "anomalies" {
+                format!("DELETE FROM {table} WHERE ({column}, series_id) IN (SELECT {column}, series_id FROM {table} WHERE {column} < ?1 LIMIT ?2)")
+            } else {
+                format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)")
+            };
+            report.raw += self.delete_chunked(&sql, raw_before).await?;
+        }
+        // Whole windows of rollups (an hour of minutes, a day of hours) before the horizon's.
+        for resolution in [Resolution::Minute, Resolution::Hour] {
+            let sql = format!(
+                "DELETE FROM rollup_blocks WHERE id IN (SELECT id FROM rollup_blocks \
+                 WHERE width = {} AND win < ?1 LIMIT ?2)",
+                resolution.millis()
+            );
+            report.rollups += self
+                .delete_chunked(&sql, resolution.window_of(rollup_before))
+                .await?;
         }
         // The users of issues that expired with them.
         sqlx::query(
