@@ -878,3 +878,34 @@ async fn every_page_needs_a_viewer_whatever_the_accept_header() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     h.osprey.shutdown().await;
 }
+
+/// Security review, row 8: `next=/\evil.example` passed the sign-in form's check (browsers read
+/// `\` as `/`), an open redirect. Only paths on this site are followed now.
+#[tokio::test]
+async fn signing_in_never_redirects_off_the_site() {
+    let h = start().await;
+    for (next, want) in [
+        ("/errors?range=6h", "/errors?range=6h"),
+        ("/\\evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("https://evil.example", "/"),
+    ] {
+        let form = format!(
+            "username=admin&password=test-admin-password&next={}",
+            next.bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>()
+        );
+        let req = Request::post("/login")
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        let resp = h.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(resp.headers()[header::LOCATION], want, "{next:?}");
+    }
+    h.osprey.shutdown().await;
+}

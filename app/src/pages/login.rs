@@ -9,9 +9,7 @@ pub fn Login() -> impl IntoView {
     let query = use_query_map();
     let (error, next) = query.with_untracked(|q| (q.get("error"), q.get("next")));
     // Only paths on this site: never an absolute URL to somewhere else.
-    let next = next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or_else(|| "/".into());
+    let next = crate::auth::local_path(next.as_deref().unwrap_or("/")).to_string();
     let message = error.map(|e| match e.as_str() {
         "limited" => "Too many failed sign-ins. Wait a few minutes and try again.",
         _ => "Wrong username or password.",

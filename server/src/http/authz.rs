@@ -325,9 +325,7 @@ pub async fn login_form(
     ClientIp(ip): ClientIp,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let next = Some(f.next.as_str())
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or("/");
+    let next = app::auth::local_path(&f.next);
     match state
         .accounts
         .login(&f.username, &f.password, ip.as_deref())
