@@ -599,7 +599,10 @@ mod tests {
         assert_eq!(parse_instant("9223372036854775807"), None);
         assert_eq!(parse_instant("99999-01-01T00:00"), None);
         assert_eq!(parse_instant("-9223372036854775808-01-01T00:00"), None);
-        assert_eq!(parse_instant("9999-12-31T23:59:59"), Some(*INSTANTS.end() - 999));
+        assert_eq!(
+            parse_instant("9999-12-31T23:59:59"),
+            Some(*INSTANTS.end() - 999)
+        );
     }
 
     #[test]

@@ -1628,3 +1628,40 @@ async fn no_url_can_ask_for_unbounded_work() {
     assert_eq!(s, StatusCode::OK, "{v}");
     h.osprey.shutdown().await;
 }
+
+/// The query service keeps each metric's series in memory (indexed by label pair); a series
+/// this process creates is part of the very next answer.
+#[tokio::test]
+async fn a_new_series_is_answered_as_soon_as_it_is_acknowledged() {
+    let h = start().await;
+    let now = common::now_ms();
+    let send_one = |host: &str| {
+        let body = json!({"context": {"service": "api"}, "metrics": [
+            {"timestamp": now, "name": "catalogued", "value": 1.0, "labels": {"host": host}}]});
+        ingest_request(body.to_string())
+    };
+    for (host, want) in [("a", 1), ("b", 2), ("c", 3)] {
+        let (status, _, reply) = send(&h.router, send_one(host)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+        let (s, v) = get(
+            &h.router,
+            "/api/v1/query_range?metric=catalogued&from=now-5m&group_by=host",
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["series"].as_array().unwrap().len(), want, "{v}");
+        let (_, one) = get(
+            &h.router,
+            &format!("/api/v1/query_range?metric=catalogued&from=now-5m&filter=host:{host}"),
+        )
+        .await;
+        assert_eq!(one["series"].as_array().unwrap().len(), 1, "{one}");
+    }
+    let (_, none) = get(
+        &h.router,
+        "/api/v1/query_range?metric=catalogued&from=now-5m&filter=host:z",
+    )
+    .await;
+    assert_eq!(none["series"].as_array().unwrap().len(), 0, "{none}");
+    h.osprey.shutdown().await;
+}

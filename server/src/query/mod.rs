@@ -169,11 +169,16 @@ pub fn plan(q: &RangeQuery) -> Source {
 pub struct QueryService {
     store: Arc<dyn Store>,
     hot: Arc<HotWindow>,
+    catalog: Arc<SeriesCatalog>,
 }
 
 impl QueryService {
     pub fn new(store: Arc<dyn Store>, hot: Arc<HotWindow>) -> Self {
-        QueryService { store, hot }
+        QueryService {
+            store,
+            hot,
+            catalog: Arc::new(SeriesCatalog::default()),
+        }
     }
 
     pub async fn run(
@@ -182,13 +187,10 @@ impl QueryService {
         now: i64,
     ) -> Result<(Vec<SeriesPoints>, Source), QueryError> {
         q.check()?;
-        let series: Vec<SeriesRow> = self
-            .store
-            .series(&q.metric)
-            .await?
-            .into_iter()
-            .filter(|s| engine::matches(&s.labels, &q.filter))
-            .collect();
+        let series = self
+            .catalog
+            .matching(self.store.as_ref(), &q.metric, &q.filter)
+            .await?;
         q.check_cost(series.len())?;
         let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
         let buckets = Buckets::covering(q.from, q.to, q.step);
@@ -363,12 +365,6 @@ pub struct SeriesLookup {
     metrics: HashMap<String, MetricSeries>,
 }
 
-/// One metric's series, and where each value sits for the label names filters started with.
-struct MetricSeries {
-    series: Vec<SeriesRow>,
-    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
-}
-
 impl SeriesLookup {
     /// The series of `metric` that have every label of `filter`, in id order.
     pub async fn matching(
@@ -379,41 +375,114 @@ impl SeriesLookup {
     ) -> Result<Vec<&SeriesRow>, StoreError> {
         if !self.metrics.contains_key(metric) {
             let series = store.series(metric).await?;
-            self.metrics.insert(
-                metric.to_string(),
-                MetricSeries {
-                    series,
-                    by_label: HashMap::new(),
-                },
-            );
+            self.metrics
+                .insert(metric.to_string(), MetricSeries::new(series));
         }
-        let known = self.metrics.get_mut(metric).expect("read above");
-        Ok(known.matching(filter))
+        Ok(self.metrics[metric].matching(filter))
     }
 }
 
+/// One metric's series, and the positions of the series that have each label pair.
+struct MetricSeries {
+    series: Vec<SeriesRow>,
+    postings: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
 impl MetricSeries {
-    fn matching(&mut self, filter: &[(String, String)]) -> Vec<&SeriesRow> {
-        let MetricSeries { series, by_label } = self;
-        let Some(((name, value), rest)) = filter.split_first() else {
-            return series.iter().collect();
-        };
-        let positions = by_label.entry(name.clone()).or_insert_with(|| {
-            let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
-            for (i, s) in series.iter().enumerate() {
-                if let Some(v) = s.labels.get(name) {
-                    positions.entry(v.clone()).or_default().push(i);
-                }
+    fn new(series: Vec<SeriesRow>) -> MetricSeries {
+        let mut postings: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
+        for (i, s) in series.iter().enumerate() {
+            for (name, value) in &s.labels {
+                postings
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default()
+                    .push(i);
             }
-            positions
-        });
-        positions
-            .get(value)
-            .into_iter()
-            .flatten()
-            .map(|&i| &series[i])
-            .filter(|s| engine::matches(&s.labels, rest))
-            .collect()
+        }
+        MetricSeries { series, postings }
+    }
+
+    /// The series that have every label pair of `filter`, in id order: the shortest posting
+    /// list of the filter's pairs, checked against the rest.
+    fn matching(&self, filter: &[(String, String)]) -> Vec<&SeriesRow> {
+        let lists: Option<Vec<&Vec<usize>>> = filter
+            .iter()
+            .map(|(name, value)| self.postings.get(name).and_then(|v| v.get(value)))
+            .collect();
+        match lists {
+            None => Vec::new(),
+            Some(lists) => match lists.iter().min_by_key(|l| l.len()) {
+                None => self.series.iter().collect(),
+                Some(shortest) => shortest
+                    .iter()
+                    .map(|&i| &self.series[i])
+                    .filter(|s| engine::matches(&s.labels, filter))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// The series of each metric as last read from the store, indexed by label pair, so a query
+/// finds its series without reading the series table or scanning them. A metric is read again
+/// when this process has created series since (the store's count moved) or after
+/// [`CATALOG_FRESH_FOR`], which is how soon series created by other processes sharing the
+/// database are seen. At most [`CATALOG_MAX_SERIES`] series are kept.
+#[derive(Default)]
+pub struct SeriesCatalog {
+    metrics: std::sync::RwLock<HashMap<String, Arc<CatalogEntry>>>,
+}
+
+struct CatalogEntry {
+    created: usize,
+    read_at: std::time::Instant,
+    metric: MetricSeries,
+}
+
+/// How long a metric's series list is trusted when this process created no series meanwhile.
+pub const CATALOG_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+/// Series the catalog keeps at most; past it, it starts over.
+const CATALOG_MAX_SERIES: usize = 200_000;
+
+impl SeriesCatalog {
+    /// The series of `metric` that have every label pair of `filter`, in id order.
+    pub async fn matching(
+        &self,
+        store: &dyn Store,
+        metric: &str,
+        filter: &[(String, String)],
+    ) -> Result<Vec<SeriesRow>, StoreError> {
+        let created = store.series_created();
+        let cached = self
+            .metrics
+            .read()
+            .expect("catalog lock")
+            .get(metric)
+            .cloned();
+        let entry = match cached {
+            Some(e) if e.created == created && e.read_at.elapsed() < CATALOG_FRESH_FOR => e,
+            _ => {
+                // The count is taken before the read: a series created meanwhile moves it on,
+                // so the next query reads again.
+                let read_at = std::time::Instant::now();
+                let series = store.series(metric).await?;
+                let entry = Arc::new(CatalogEntry {
+                    created,
+                    read_at,
+                    metric: MetricSeries::new(series),
+                });
+                let mut metrics = self.metrics.write().expect("catalog lock");
+                let held: usize = metrics.values().map(|e| e.metric.series.len()).sum();
+                if held + entry.metric.series.len() > CATALOG_MAX_SERIES {
+                    metrics.clear();
+                }
+                metrics.insert(metric.to_string(), entry.clone());
+                entry
+            }
+        };
+        Ok(entry.metric.matching(filter).into_iter().cloned().collect())
     }
 }
 
@@ -482,10 +551,7 @@ mod tests {
                 kind: crate::ingest::model::MetricKind::Gauge,
             })
             .collect();
-        let mut known = MetricSeries {
-            series: series.clone(),
-            by_label: HashMap::new(),
-        };
+        let known = MetricSeries::new(series.clone());
         let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
         for filter in [
             vec![],

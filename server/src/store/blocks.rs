@@ -157,7 +157,8 @@ pub(crate) fn put_xor(out: &mut Vec<u8>, x: u64) {
 pub(crate) fn take_xor(input: &mut &[u8]) -> Option<u64> {
     let (&header, rest) = input.split_first()?;
     let (trailing, len) = (u32::from(header >> 4), usize::from(header & 0x0f));
-    if len > 8 || trailing as usize + len > 8 || rest.len() < len {
+    // A zero is the one header with no bytes; any other must name 1 to 8 of them.
+    if (len == 0 && header != 0) || len > 8 || trailing as usize + len > 8 || rest.len() < len {
         return None;
     }
     let mut bytes = [0u8; 8];
@@ -260,6 +261,8 @@ mod tests {
         assert!(decode(3, t, 2, &block.data[..block.data.len() - 1]).is_err());
         let mut bad = block.data.clone();
         bad[2] = 0x0f; // a header claiming 15 bytes
+        assert!(decode(3, t, 2, &bad).is_err());
+        bad[2] = 0x80; // eight trailing zero bytes and none stored: not a valid header
         assert!(decode(3, t, 2, &bad).is_err());
         assert!(decode(3, t, 1_000_000, &block.data).is_err());
     }

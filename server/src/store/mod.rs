@@ -210,6 +210,9 @@ pub trait Store:
 
     /// Series of one metric.
     async fn series(&self, metric: &str) -> StoreResult<Vec<SeriesRow>>;
+    /// How many series this process has created, a count that only grows: when it moves,
+    /// [`Store::series`] may answer differently than before.
+    fn series_created(&self) -> usize;
     /// Raw samples of the given series with `from <= ts < to`, ordered by series then time.
     async fn samples(&self, series: &[i64], from: i64, to: i64) -> StoreResult<Vec<SampleRow>>;
     /// Rollup rows of the given series with `from <= bucket < to`.

@@ -19,6 +19,8 @@ super::security::security_store!(PgStore, sqlx::Postgres, pool);
 const DAY_MS: i64 = 86_400_000;
 /// Hours back that compaction looks for blocks to merge; older late arrivals stay as they are.
 const COMPACT_LOOKBACK: i64 = 48;
+/// The advisory lock key that serialises conversions of older layouts across processes.
+const LEGACY_LOCK: i64 = 0x6f73_7072_6579_0001;
 /// Tables partitioned by day, with their time column.
 const PARTITIONED: [&str; 2] = ["sample_blocks", "events"];
 
@@ -77,9 +79,29 @@ impl PgStore {
             pending: super::PendingCount::new(pending),
             partitions: Mutex::new(HashSet::new()),
         };
-        store.convert_legacy_samples().await?;
-        store.convert_legacy_rollups().await?;
+        store.convert_legacy().await?;
         Ok(store)
+    }
+
+    /// Moves data stored in older layouts into blocks, one process at a time: processes that
+    /// start together on one database wait on an advisory lock, and the later ones find the
+    /// old tables gone.
+    async fn convert_legacy(&self) -> StoreResult<()> {
+        let mut guard = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(LEGACY_LOCK)
+            .execute(&mut *guard)
+            .await?;
+        let converted = async {
+            self.convert_legacy_samples().await?;
+            self.convert_legacy_rollups().await
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LEGACY_LOCK)
+            .execute(&mut *guard)
+            .await?;
+        converted
     }
 
     /// Moves samples stored before blocks existed into blocks, then drops their old table.
@@ -221,6 +243,9 @@ impl Store for PgStore {
         Ok(sample_ids)
     }
 
+    fn series_created(&self) -> usize {
+        self.known_series.load(Ordering::Relaxed)
+    }
     async fn series(&self, metric: &str) -> StoreResult<Vec<SeriesRow>> {
         series(&self.pool, metric).await
     }

@@ -120,35 +120,59 @@ pub fn merge_parts(mut rows: Vec<RollupRow>) -> Vec<RollupRow> {
 }
 
 /// Folds rollup buckets into groups and query buckets (`[from, to)` in steps of `step`) as
-/// they are decoded: one dense cell per group and step, so a query's memory is its answer's
-/// size whatever the number of stored buckets behind it.
+/// they are decoded, so a query's memory is its answer's size whatever the number of stored
+/// buckets behind it: one dense cell per group and step when there are at most
+/// [`DENSE_CELLS`] of them (the query service's answers), else only the cells that get a bucket.
 pub struct GroupFold {
     from: i64,
     step: i64,
-    steps: usize,
-    cells: Vec<GroupBucket>,
+    steps: i64,
+    cells: Cells,
+}
+
+enum Cells {
+    Dense(Vec<GroupBucket>),
+    Sparse(HashMap<(i64, i64), GroupBucket>),
+}
+
+/// Cells a fold allocates up front at most (48 bytes each).
+pub const DENSE_CELLS: i64 = 1 << 20;
+
+fn empty_cell(group: i64, index: i64) -> GroupBucket {
+    GroupBucket {
+        group,
+        index,
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    }
 }
 
 impl GroupFold {
     /// `members` pairs series ids with group indexes (0-based, as the caller numbers them).
     pub fn new(members: &[(i64, i64)], from: i64, to: i64, step: i64) -> GroupFold {
         let step = step.max(1);
-        let groups = members.iter().map(|m| m.1 + 1).max().unwrap_or(0).max(0) as usize;
-        let steps = if to > from {
-            ((to - from - 1) / step + 1) as usize
+        let groups = members
+            .iter()
+            .map(|m| m.1.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+            .max(0);
+        let span = i128::from(to) - i128::from(from);
+        let steps = if span > 0 {
+            i64::try_from((span - 1) / i128::from(step) + 1).unwrap_or(i64::MAX)
         } else {
             0
         };
-        let cells = (0..groups * steps)
-            .map(|i| GroupBucket {
-                group: (i / steps.max(1)) as i64,
-                index: (i % steps.max(1)) as i64,
-                count: 0,
-                sum: 0.0,
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-            })
-            .collect();
+        let cells = match groups.checked_mul(steps) {
+            Some(n) if n <= DENSE_CELLS => Cells::Dense(
+                (0..n)
+                    .map(|i| empty_cell(i / steps.max(1), i % steps.max(1)))
+                    .collect(),
+            ),
+            _ => Cells::Sparse(HashMap::new()),
+        };
         GroupFold {
             from,
             step,
@@ -162,21 +186,37 @@ impl GroupFold {
         if r.bucket < self.from || group < 0 {
             return;
         }
-        let index = ((r.bucket - self.from) / self.step) as usize;
-        if index >= self.steps {
+        // In i128: a range from the store's callers may span all of i64.
+        let index = (i128::from(r.bucket) - i128::from(self.from)) / i128::from(self.step);
+        if index >= i128::from(self.steps) {
             return;
         }
-        if let Some(c) = self.cells.get_mut(group as usize * self.steps + index) {
-            c.count += r.count;
-            c.sum += r.sum;
-            c.min = c.min.min(r.min);
-            c.max = c.max.max(r.max);
-        }
+        let index = index as i64;
+        let cell = match &mut self.cells {
+            Cells::Dense(cells) => match cells.get_mut((group * self.steps + index) as usize) {
+                Some(c) => c,
+                None => return,
+            },
+            Cells::Sparse(cells) => cells
+                .entry((group, index))
+                .or_insert_with(|| empty_cell(group, index)),
+        };
+        cell.count += r.count;
+        cell.sum += r.sum;
+        cell.min = cell.min.min(r.min);
+        cell.max = cell.max.max(r.max);
     }
 
     /// The cells that received a bucket, by group then index.
     pub fn finish(self) -> Vec<GroupBucket> {
-        self.cells.into_iter().filter(|c| c.count > 0).collect()
+        match self.cells {
+            Cells::Dense(cells) => cells.into_iter().filter(|c| c.count > 0).collect(),
+            Cells::Sparse(cells) => {
+                let mut out: Vec<GroupBucket> = cells.into_values().collect();
+                out.sort_unstable_by_key(|c| (c.group, c.index));
+                out
+            }
+        }
     }
 }
 
@@ -305,7 +345,9 @@ pub fn decode(
         let last_offset = take_varint(&mut rest)
             .filter(|o| *o < width as u64)
             .ok_or_else(|| corrupt("bad last time"))?;
-        let bucket = start + index as i64 * width;
+        let bucket = start
+            .checked_add(index as i64 * width)
+            .ok_or_else(|| corrupt("window out of range"))?;
         let [sum, min, max, last] = bits.map(f64::from_bits);
         each(RollupRow {
             series_id,
@@ -315,7 +357,9 @@ pub fn decode(
             min,
             max,
             last,
-            last_ts: bucket + last_offset as i64,
+            last_ts: bucket
+                .checked_add(last_offset as i64)
+                .ok_or_else(|| corrupt("window out of range"))?,
         });
         prev = bits;
     }
@@ -482,5 +526,53 @@ mod tests {
         longer.push(0);
         assert!(check(&longer).is_err(), "trailing bytes");
         assert!(decode(1, i64::MAX, Resolution::Minute, &data, |_| {}).is_err());
+        assert!(
+            check(&[VERSION, 1, 0, 1, 0x80, 0]).is_err(),
+            "a value header naming no bytes"
+        );
+    }
+
+    #[test]
+    fn folds_agree_dense_or_sparse_and_survive_any_range() {
+        let t = 1_764_000_000_000;
+        let rows: Vec<RollupRow> = (0..50)
+            .map(|i| row(i % 3, t + i * 60_000, &[(t + i * 60_000, i as f64)]))
+            .collect();
+        let members = [(0, 0), (1, 1), (2, 0)];
+        let fold = |from: i64, to: i64, step: i64| {
+            let mut f = GroupFold::new(&members, from, to, step);
+            for r in &rows {
+                f.add(if r.series_id == 1 { 1 } else { 0 }, r);
+            }
+            f.finish()
+        };
+        let dense = fold(t, t + 50 * 60_000, 300_000);
+        assert_eq!(dense.len(), 2 * 10);
+        assert_eq!(dense.iter().map(|c| c.count).sum::<i64>(), 50);
+        // A range too long to allocate densely folds the same buckets sparsely.
+        let sparse = fold(
+            t - (DENSE_CELLS / 2 + 10) * 300_000,
+            t + 50 * 60_000,
+            300_000,
+        );
+        assert_eq!(sparse.len(), dense.len());
+        assert_eq!(sparse.iter().map(|c| c.count).sum::<i64>(), 50);
+        assert_eq!(
+            sparse.iter().map(|c| c.sum).sum::<f64>(),
+            dense.iter().map(|c| c.sum).sum::<f64>()
+        );
+        for (from, to, found) in [
+            (0, i64::MAX / 2, 50),
+            (i64::MIN, i64::MAX, 50),
+            (-1, i64::MAX, 50),
+            (t, t, 0),
+        ] {
+            let cells = fold(from, to, 60_000);
+            assert_eq!(
+                cells.iter().map(|c| c.count).sum::<i64>(),
+                found,
+                "{from}..{to}"
+            );
+        }
     }
 }

@@ -520,14 +520,22 @@ macro_rules! shared_sql {
             let mut q = QueryBuilder::<$db>::new("SELECT id, series_id, data FROM rollup_blocks WHERE width = ");
             q.push_bind(resolution.millis()).push(" AND win = ").push_bind(window).push(" AND series_id IN ");
             push_ids(&mut q, series);
+            q.push(" ORDER BY id");
             q.push(lock);
             let mut read: Vec<i64> = Vec::new();
             let mut parts: Vec<RollupRow> = Vec::new();
             for row in q.build().fetch_all(&mut *tx).await? {
-                read.push(row.try_get(0)?);
                 let data: &[u8] = row.try_get(2)?;
-                rollup::decode(row.try_get(1)?, window, resolution, data, |r| parts.push(r))
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut decoded = Vec::new();
+                match rollup::decode(row.try_get(1)?, window, resolution, data, |r| decoded.push(r)) {
+                    Ok(()) => {
+                        read.push(row.try_get(0)?);
+                        parts.extend(decoded);
+                    }
+                    // A damaged block stays as it is (reads report it) and the rest is merged,
+                    // so one bad row does not stop compaction.
+                    Err(e) => tracing::error!(error = %e, "rollup block left out of compaction"),
+                }
             }
             for ids in read.chunks(MAX_BINDS) {
                 let mut q = QueryBuilder::<$db>::new("DELETE FROM rollup_blocks WHERE id IN ");

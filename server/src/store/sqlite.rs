@@ -151,6 +151,9 @@ impl Store for SqliteStore {
         Ok(sample_ids)
     }
 
+    fn series_created(&self) -> usize {
+        self.known_series.load(Ordering::Relaxed)
+    }
     async fn series(&self, metric: &str) -> StoreResult<Vec<SeriesRow>> {
         series(&self.readers, metric).await
     }
