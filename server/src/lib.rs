@@ -69,6 +69,7 @@ const ANOMALY_SERIES: usize = 20_000;
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// How often closed hours' sample blocks are merged, and how many series-hours a call takes.
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
+const COMPACT_ROLLUPS_EVERY: Duration = Duration::from_secs(5);
 const COMPACT_LIMIT: i64 = 2_000;
 
 impl Osprey {
@@ -428,41 +429,44 @@ fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
 }
 
 /// Merges the sample blocks of closed hours into one per series and hour (see
-/// [`store::blocks`]), and each window's rollup blocks into one (see [`store::rollup`]), so reads
-/// touch a row per series-hour however often the series was sent.
+/// [`store::blocks`]) every minute, and each window's rollup blocks into one (see
+/// [`store::rollup`]) every few seconds: a flush appends a rollup block per series and open
+/// window, and a long query reads every one of them until they are merged.
 async fn compaction(store: Arc<dyn store::Store>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(COMPACT_EVERY);
+    let mut samples = tokio::time::interval(COMPACT_EVERY);
+    let mut rollups = tokio::time::interval(COMPACT_ROLLUPS_EVERY);
+    for ticker in [&mut samples, &mut rollups] {
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
-        tokio::select! {
+        let of_rollups = tokio::select! {
             _ = stop.changed() => break,
-            _ = ticker.tick() => {
-                let now = chrono::Utc::now().timestamp_millis();
-                let mut merged = 0;
-                for rollups in [false, true] {
-                    loop {
-                        let pass = if rollups {
-                            store.compact_rollups(now, COMPACT_LIMIT).await
-                        } else {
-                            store.compact(now, COMPACT_LIMIT).await
-                        };
-                        match pass {
-                            Ok(n) => {
-                                merged += n;
-                                if (n as i64) < COMPACT_LIMIT || *stop.borrow() {
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "compaction failed");
-                                break;
-                            }
-                        }
+            _ = samples.tick() => false,
+            _ = rollups.tick() => true,
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut merged = 0;
+        loop {
+            let pass = if of_rollups {
+                store.compact_rollups(now, COMPACT_LIMIT).await
+            } else {
+                store.compact(now, COMPACT_LIMIT).await
+            };
+            match pass {
+                Ok(n) => {
+                    merged += n;
+                    if (n as i64) < COMPACT_LIMIT || *stop.borrow() {
+                        break;
                     }
                 }
-                if merged > 0 {
-                    tracing::debug!(series_windows = merged, "blocks compacted");
+                Err(e) => {
+                    tracing::warn!(error = %e, "compaction failed");
+                    break;
                 }
             }
+        }
+        if merged > 0 {
+            tracing::debug!(series_windows = merged, of_rollups, "blocks compacted");
         }
     }
 }

@@ -231,7 +231,7 @@ mod cases {
         store.flush_all().await.unwrap();
         let rollups = || async {
             let mut all = Vec::new();
-            for resolution in [Resolution::Minute, Resolution::Hour] {
+            for resolution in Resolution::ALL {
                 all.extend(store.rollups(resolution, &ids, start, now).await.unwrap());
             }
             all
@@ -239,13 +239,13 @@ mod cases {
         let before = rollups().await;
         assert_eq!(
             before.len(),
-            11 + 10 + 3,
-            "minutes of a and b, hours of a and b"
+            11 + 10 + 3 + 2 + 2 + 1,
+            "minutes, five minutes and hours of a and b"
         );
         assert_eq!(
             store.compact_rollups(now, 100).await.unwrap(),
-            4,
-            "each series' first hour of minutes, and its (open) day of hours"
+            6,
+            "each series' first hour of minutes, and its (open) days of five minutes and hours"
         );
         assert_eq!(store.compact_rollups(now, 100).await.unwrap(), 0);
         assert_eq!(rollups().await, before);
@@ -420,11 +420,7 @@ mod cases {
             .await
             .unwrap();
         for case in 0..60 {
-            let resolution = if case % 3 == 0 {
-                Resolution::Hour
-            } else {
-                Resolution::Minute
-            };
+            let resolution = Resolution::ALL[case % 3];
             let width = resolution.millis();
             let from = start - day / 2 + rng.below(3 * day as u64) as i64;
             let to = from + 1 + rng.below(2 * day as u64) as i64;
@@ -2039,6 +2035,16 @@ async fn sqlite_rollups_from_before_blocks_are_moved_into_blocks() {
         (now.bucket, now.count, now.sum),
         (T0, 2, 10.0),
         "merged with the stored minute"
+    );
+    // The five-minute tier, which rollup blocks brought, is made from the old minutes.
+    let fives = again
+        .rollups(Resolution::FiveMinutes, &[id], 0, T0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(fives.len(), 129_600 / 5 + 1);
+    assert_eq!(
+        fives.iter().map(|r| r.count).sum::<i64>(),
+        minutes.iter().map(|r| r.count).sum::<i64>()
     );
     let hours = again
         .rollups(Resolution::Hour, &[id], T0 - 3_600_000, T0)

@@ -156,7 +156,7 @@ pub fn plan(q: &RangeQuery) -> Source {
     if matches!(q.agg, Agg::Quantile(_)) {
         return Source::Raw;
     }
-    for res in [Resolution::Hour, Resolution::Minute] {
+    for res in Resolution::ALL.into_iter().rev() {
         if q.step >= res.millis() && q.step % res.millis() == 0 {
             return Source::Rollup(res);
         }
@@ -513,7 +513,7 @@ mod tests {
         let now = 1_800_000_000_000;
         let q = RangeQuery::parse(&params(&[("metric", "m"), ("from", "now-24h")]), now).unwrap();
         assert_eq!(q.step, 300_000);
-        assert_eq!(plan(&q), Source::Rollup(Resolution::Minute));
+        assert_eq!(plan(&q), Source::Rollup(Resolution::FiveMinutes));
         let q = RangeQuery::parse(
             &params(&[("metric", "m"), ("from", "now-24h"), ("agg", "p95")]),
             now,

@@ -387,7 +387,7 @@ impl Store for PgStore {
                 .rows_affected();
         }
         // Whole windows of rollups (an hour of minutes, a day of hours) before the horizon's.
-        for resolution in [Resolution::Minute, Resolution::Hour] {
+        for resolution in Resolution::ALL {
             report.rollups +=
                 sqlx::query("DELETE FROM rollup_blocks WHERE width = $1 AND win < $2")
                     .bind(resolution.millis())

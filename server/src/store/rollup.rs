@@ -18,25 +18,35 @@ use super::blocks::{put_varint, put_xor, take_varint, take_xor};
 use super::GroupBucket;
 use std::collections::{BTreeMap, HashMap};
 
-/// Resolution of stored data.
+/// Resolution of stored data: the tiers of rollups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
     Minute,
+    FiveMinutes,
     Hour,
 }
 
 impl Resolution {
+    /// Every tier, finest first.
+    pub const ALL: [Resolution; 3] = [
+        Resolution::Minute,
+        Resolution::FiveMinutes,
+        Resolution::Hour,
+    ];
+
     pub fn millis(self) -> i64 {
         match self {
             Resolution::Minute => 60_000,
+            Resolution::FiveMinutes => 300_000,
             Resolution::Hour => 3_600_000,
         }
     }
-    /// The span of one block of this resolution: an hour of minutes, a day of hours.
+    /// The span of one block of this resolution: an hour of minutes, a day of five-minute
+    /// buckets or of hours.
     pub fn window_ms(self) -> i64 {
         match self {
             Resolution::Minute => 3_600_000,
-            Resolution::Hour => 86_400_000,
+            Resolution::FiveMinutes | Resolution::Hour => 86_400_000,
         }
     }
     /// The window a bucket (or any time) falls in.
@@ -103,6 +113,19 @@ pub fn aggregate(
     // A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
     out.sort_by_key(|r| (r.series_id, r.bucket));
     out
+}
+
+/// The same data in the coarser buckets of `resolution` (rows of a finer one merge exactly).
+pub fn rebucket(rows: &[RollupRow], resolution: Resolution) -> Vec<RollupRow> {
+    let width = resolution.millis();
+    merge_parts(
+        rows.iter()
+            .map(|r| RollupRow {
+                bucket: r.bucket.div_euclid(width) * width,
+                ..*r
+            })
+            .collect(),
+    )
 }
 
 /// Merges the parts of each bucket (from blocks not yet compacted, or pending samples) into
@@ -205,6 +228,23 @@ impl GroupFold {
         cell.sum += r.sum;
         cell.min = cell.min.min(r.min);
         cell.max = cell.max.max(r.max);
+    }
+
+    /// Adds every cell of another fold over the same groups and range.
+    pub fn absorb(&mut self, other: GroupFold) {
+        for c in other.finish() {
+            let r = RollupRow {
+                series_id: 0,
+                bucket: self.from + c.index * self.step,
+                count: c.count,
+                sum: c.sum,
+                min: c.min,
+                max: c.max,
+                last: 0.0,
+                last_ts: 0,
+            };
+            self.add(c.group, &r);
+        }
     }
 
     /// The cells that received a bucket, by group then index.
@@ -530,6 +570,22 @@ mod tests {
             check(&[VERSION, 1, 0, 1, 0x80, 0]).is_err(),
             "a value header naming no bytes"
         );
+    }
+
+    #[test]
+    fn finer_rollups_rebucket_into_coarser_ones_exactly() {
+        let t = 1_764_000_000_000;
+        let samples: Vec<(i64, i64, f64)> = (0..500)
+            .map(|i| (i % 3, t + i * 7_001, (i % 17) as f64 * 0.5))
+            .collect();
+        for coarse in [Resolution::FiveMinutes, Resolution::Hour] {
+            let direct = aggregate(samples.iter().copied(), coarse);
+            let via_minutes = rebucket(
+                &aggregate(samples.iter().copied(), Resolution::Minute),
+                coarse,
+            );
+            assert_eq!(direct, via_minutes, "{coarse:?}");
+        }
     }
 
     #[test]

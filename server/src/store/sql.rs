@@ -485,7 +485,7 @@ macro_rules! shared_sql {
         /// many it merged.
         pub(crate) async fn compact_rollups(pool: &Pool<$db>, since: i64, limit: i64, lock: &str) -> StoreResult<u64> {
             let mut merged = 0;
-            for resolution in [Resolution::Minute, Resolution::Hour] {
+            for resolution in Resolution::ALL {
                 let rows = sqlx::query(
                     "SELECT win, series_id FROM rollup_blocks WHERE width = $1 AND win >= $2 \
                      GROUP BY win, series_id HAVING COUNT(*) > 1 ORDER BY win, series_id LIMIT $3",
@@ -577,6 +577,11 @@ macro_rules! shared_sql {
                         });
                     }
                     insert_rollups(&mut tx, &parts, resolution).await?;
+                    if resolution == Resolution::Minute {
+                        // The five-minute tier came with rollup blocks: it is made from the minutes.
+                        let coarse = rollup::rebucket(&parts, Resolution::FiveMinutes);
+                        insert_rollups(&mut tx, &coarse, Resolution::FiveMinutes).await?;
+                    }
                     tx.commit().await?;
                     moved += rows.len() as u64;
                     if (rows.len() as i64) < LEGACY_CHUNK {
@@ -722,7 +727,9 @@ macro_rules! shared_sql {
         }
 
         /// Rollups folded per group and query bucket as they are decoded (see
-        /// `Store::rollup_groups`), pending samples included.
+        /// `Store::rollup_groups`), pending samples included. Many series are read in two
+        /// halves at once, on two connections, so decoding uses both cores; each half reads its
+        /// series' blocks and pending samples in one snapshot.
         pub(crate) async fn rollup_groups(
             pool: &Pool<$db>,
             resolution: Resolution,
@@ -731,26 +738,48 @@ macro_rules! shared_sql {
             to: i64,
             step: i64,
         ) -> StoreResult<Vec<GroupBucket>> {
-            let group_of: std::collections::HashMap<i64, i64> = members.iter().copied().collect();
+            let group_of: std::sync::Arc<std::collections::HashMap<i64, i64>> =
+                std::sync::Arc::new(members.iter().copied().collect());
             let mut ids: Vec<i64> = group_of.keys().copied().collect();
             ids.sort_unstable();
-            let mut fold = rollup::GroupFold::new(members, from, to, step);
-            let mut tx = read_tx(pool).await?;
-            // A block's buckets come together: one group lookup per block, not per bucket.
-            let mut last = (i64::MIN, 0);
-            each_rollup(&mut tx, resolution, &ids, (from, to), |r| {
-                if r.series_id != last.0 {
-                    last = (r.series_id, group_of[&r.series_id]);
+            let fold = |ids: Vec<i64>| {
+                let (pool, group_of, members) = (pool.clone(), group_of.clone(), members.to_vec());
+                async move {
+                    let mut fold = rollup::GroupFold::new(&members, from, to, step);
+                    let mut tx = read_tx(&pool).await?;
+                    // A block's buckets come together: one group lookup per block, not per bucket.
+                    let mut last = (i64::MIN, 0);
+                    each_rollup(&mut tx, resolution, &ids, (from, to), |r| {
+                        if r.series_id != last.0 {
+                            last = (r.series_id, group_of[&r.series_id]);
+                        }
+                        fold.add(last.1, &r);
+                    })
+                    .await?;
+                    let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+                    for r in pending_rollups(&mut tx, resolution, |id| wanted.contains(&id), from, to).await? {
+                        fold.add(group_of[&r.series_id], &r);
+                    }
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(fold)
                 }
-                fold.add(last.1, &r);
-            })
-            .await?;
-            for r in pending_rollups(&mut tx, resolution, |id| group_of.contains_key(&id), from, to).await? {
-                fold.add(group_of[&r.series_id], &r);
+            };
+            if ids.len() < PARALLEL_SERIES {
+                return Ok(fold(ids).await?.finish());
             }
-            tx.commit().await?;
+            let second = ids.split_off(ids.len() / 2);
+            let other = tokio::spawn(fold(second));
+            let mut fold = fold(ids).await?;
+            let other = match other.await {
+                Ok(folded) => folded?,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+            fold.absorb(other);
             Ok(fold.finish())
         }
+
+        /// Series a grouped rollup read takes before it splits in two.
+        const PARALLEL_SERIES: usize = 200;
 
         /// Moves up to `FLUSH_ROWS` pending blocks, oldest first, into `sample_blocks` (one block
         /// per series and hour) and the rollups, in one transaction. `lock` is appended to the
@@ -780,7 +809,7 @@ macro_rules! shared_sql {
                 .iter()
                 .flat_map(|((series_id, _), points)| points.iter().map(|(ts, v)| (*series_id, *ts, *v)))
                 .collect();
-            for resolution in [Resolution::Minute, Resolution::Hour] {
+            for resolution in Resolution::ALL {
                 insert_rollups(&mut tx, &rollup::aggregate(samples.iter().copied(), resolution), resolution).await?;
             }
             let flushed: Vec<Block> = merged

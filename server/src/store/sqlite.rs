@@ -266,7 +266,7 @@ impl Store for SqliteStore {
             report.raw += self.delete_chunked(&sql, raw_before).await?;
         }
         // Whole windows of rollups (an hour of minutes, a day of hours) before the horizon's.
-        for resolution in [Resolution::Minute, Resolution::Hour] {
+        for resolution in Resolution::ALL {
             let sql = format!(
                 "DELETE FROM rollup_blocks WHERE id IN (SELECT id FROM rollup_blocks \
                  WHERE width = {} AND win < ?1 LIMIT ?2)",
