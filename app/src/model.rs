@@ -1141,10 +1141,3 @@ pub struct LogTailUpdate {
     pub logs: Vec<LogView>,
     pub skipped: usize,
 }
-
-/// How the dashboard reports its own errors and web vitals to this Osprey: the browser SDK
-/// with this (public, ingest-only) key; provided as context when rendering.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SelfMonitoring {
-    pub ingest_key: String,
-}

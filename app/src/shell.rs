@@ -53,9 +53,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" href="/pkg/osprey.css"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options islands=true/>
-                // Not in embeds: other sites' pages would carry the dashboard's ingest key.
-                {use_context::<crate::model::SelfMonitoring>().filter(|_| !is_embed()).map(|s| view! {
-                    <script src="/sdk/osprey.js" defer data-key=s.ingest_key data-service="osprey-dashboard"></script>
+                // Osprey's pages report their own errors and vitals with the reader's session, so
+                // no page carries a key: only for someone who may read, and never in embeds.
+                {(!is_embed() && !crate::auth::who().role.is_empty()).then(|| view! {
+                    <script src="/sdk/osprey.js" defer data-session="" data-service="osprey-dashboard"></script>
                 })}
                 <MetaTags/>
             </head>

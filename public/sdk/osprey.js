@@ -51,7 +51,8 @@ for(i=0;i<items.length;i++)(b[items[i][0]]=b[items[i][0]]||[]).push(items[i][1])
 return JSON.stringify(b);
 }
 function url(id){
-return cfg.endpoint+'/api/v1/ingest?key='+encodeURIComponent(cfg.key)+'&batch='+id;
+var key=cfg.key==null?'':'key='+encodeURIComponent(cfg.key)+'&';
+return cfg.endpoint+'/api/v1/ingest?'+key+'batch='+id;
 }
 function newBatch(items){return{id:hex(16),items:items};}
 function post(b,keepalive){
@@ -217,10 +218,10 @@ return id;
 var Osprey={
 init:guard(function(o){
 o=o||{};
-if(cfg||!o.key)return;
+if(cfg||!(o.key||o.session))return;
 var origin=o.endpoint||(script&&script.src?new URL(script.src,location.href).origin:location.origin);
 cfg={
-endpoint:String(origin).replace(/\/+$/,''),key:String(o.key),
+endpoint:String(origin).replace(/\/+$/,''),key:o.key?String(o.key):null,
 sampleRate:o.sampleRate==null?1:+o.sampleRate,
 errorSampleRate:o.errorSampleRate==null?1:+o.errorSampleRate,
 flushInterval:+o.flushInterval||5000,maxBatch:Math.max(1,Math.min(+o.maxBatch||50,MAX_QUEUE))
@@ -257,8 +258,8 @@ stats:function(){return{queued:queue.length+(retry?retry.items.length:0),sent:st
 };
 w.Osprey=Osprey;
 var ds=script&&script.dataset;
-if(ds&&ds.key){
-Osprey.init({key:ds.key,service:ds.service,endpoint:ds.endpoint,environment:ds.environment,
+if(ds&&(ds.key||ds.session!=null)){
+Osprey.init({key:ds.key,session:ds.session!=null,service:ds.service,endpoint:ds.endpoint,environment:ds.environment,
 release:ds.release,sampleRate:ds.sampleRate,errorSampleRate:ds.errorSampleRate,
 flushInterval:ds.flushInterval,maxBatch:ds.maxBatch,user:ds.user});
 }

@@ -2,13 +2,15 @@
 // Readable source; osprey.js is built from it with `node public/sdk/minify.mjs`.
 //
 //   <script src="https://osprey.example.com/sdk/osprey.js" data-key="INGEST_KEY" data-service="shop"></script>
+// or, on Osprey's own pages, with no key: the signed-in session sends, same-origin only
+//   <script src="/sdk/osprey.js" data-session data-service="osprey-dashboard"></script>
 // or
 //   Osprey.init({ key, service, environment, release, endpoint, user,
 //                 sampleRate: 1, errorSampleRate: 1, flushInterval: 5000, maxBatch: 50 });
 //   Osprey.event(name, props); Osprey.metric(name, value, labels, kind); Osprey.error(err, tags);
 //   Osprey.setUser(id); Osprey.flush(); Osprey.stats()
 //
-// Without a key nothing is collected or sent. sampleRate picks whole sessions for events, metrics,
+// Without a key (or `session: true`) nothing is collected or sent. sampleRate picks whole sessions for events, metrics,
 // page views and vitals; errorSampleRate picks each error. The endpoint defaults to the origin
 // this script came from. A page on another origin needs the server to answer with
 // Access-Control-Allow-Origin for the SDK to read the status (and Retry-After, when exposed).
@@ -72,7 +74,8 @@
   // Every batch has an id that its retries repeat: Osprey stores a batch once, so one that was
   // stored although its answer got lost (the page unloading mid-request) is not stored twice.
   function url(id) {
-    return cfg.endpoint + '/api/v1/ingest?key=' + encodeURIComponent(cfg.key) + '&batch=' + id;
+    var key = cfg.key == null ? '' : 'key=' + encodeURIComponent(cfg.key) + '&';
+    return cfg.endpoint + '/api/v1/ingest?' + key + 'batch=' + id;
   }
   function newBatch(items) { return { id: hex(16), items: items }; }
   function post(b, keepalive) {
@@ -263,10 +266,10 @@
   var Osprey = {
     init: guard(function (o) {
       o = o || {};
-      if (cfg || !o.key) return; // no key: stay switched off
+      if (cfg || !(o.key || o.session)) return; // no key and no session: stay switched off
       var origin = o.endpoint || (script && script.src ? new URL(script.src, location.href).origin : location.origin);
       cfg = {
-        endpoint: String(origin).replace(/\/+$/, ''), key: String(o.key),
+        endpoint: String(origin).replace(/\/+$/, ''), key: o.key ? String(o.key) : null,
         sampleRate: o.sampleRate == null ? 1 : +o.sampleRate,
         errorSampleRate: o.errorSampleRate == null ? 1 : +o.errorSampleRate,
         flushInterval: +o.flushInterval || 5000, maxBatch: Math.max(1, Math.min(+o.maxBatch || 50, MAX_QUEUE))
@@ -306,8 +309,8 @@
 
   // <script src=".../sdk/osprey.js" data-key="…" data-service="…" data-endpoint="…">
   var ds = script && script.dataset;
-  if (ds && ds.key) {
-    Osprey.init({ key: ds.key, service: ds.service, endpoint: ds.endpoint, environment: ds.environment,
+  if (ds && (ds.key || ds.session != null)) {
+    Osprey.init({ key: ds.key, session: ds.session != null, service: ds.service, endpoint: ds.endpoint, environment: ds.environment,
       release: ds.release, sampleRate: ds.sampleRate, errorSampleRate: ds.errorSampleRate,
       flushInterval: ds.flushInterval, maxBatch: ds.maxBatch, user: ds.user });
   }

@@ -41,8 +41,6 @@ pub struct Services {
     pub ingest_limits: crate::http::limits::IngestLimits,
     /// Recently stored batch ids, so a retried batch is acknowledged, not stored twice.
     pub recent_batches: crate::http::limits::RecentBatches,
-    /// The ingest key the dashboard's pages report their own errors and web vitals with.
-    pub dashboard_key: String,
     pub leptos: LeptosOptions,
     pub ready: AtomicBool,
 }

@@ -168,37 +168,22 @@ impl From<KeyRow> for KeyView {
     }
 }
 
-/// The ingest key Osprey's own dashboard reports its errors and web vitals with, through the
-/// browser SDK, to itself. Like any browser SDK key it is public (every page carries it), so it
-/// is ingest-only and kept as a setting; revoking it makes the next start create another.
-pub async fn dashboard_key(store: &dyn Store) -> StoreResult<String> {
+/// Osprey's pages once reported their own errors and web vitals with an ingest key printed in
+/// every page, `/login` included, which anyone could copy and send with. They now send with the
+/// reader's session instead (see `http::ingest`); a key made for them earlier is revoked and
+/// forgotten at start-up. Returns whether there was one.
+pub async fn retire_dashboard_key(store: &dyn Store) -> StoreResult<bool> {
     use crate::store::alerting::kinds;
     const ID: &str = "dashboard_ingest_key";
-    if let Some(doc) = store.document(kinds::SETTING, ID).await? {
-        if let Some(key) = doc.body["key"].as_str() {
-            let live = store
-                .keys()
-                .await?
-                .iter()
-                .any(|k| k.hash == hash_key(key) && k.revoked_at.is_none());
-            if live {
-                return Ok(key.to_string());
-            }
-        }
+    let Some(doc) = store.document(kinds::SETTING, ID).await? else {
+        return Ok(false);
+    };
+    if let Some(key) = doc.body["key"].as_str() {
+        let now = chrono::Utc::now().timestamp_millis();
+        store.revoke_key(&hash_key(key)[..16], now).await?;
     }
-    let (_, key) = create_key(store, KeyKind::Ingest, "dashboard self-monitoring").await?;
-    let now = chrono::Utc::now().timestamp_millis();
-    store
-        .put_document(&crate::store::Document {
-            kind: kinds::SETTING,
-            id: ID.into(),
-            name: "dashboard ingest key".into(),
-            body: serde_json::json!({ "key": key }),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    Ok(key)
+    store.delete_document(kinds::SETTING, ID).await?;
+    Ok(true)
 }
 
 /// Creates a key of `kind`; returns its listing and the key itself, to show once.

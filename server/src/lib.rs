@@ -99,7 +99,9 @@ impl Osprey {
         new_keys.admin_password = accounts
             .bootstrap(config.auth.admin_password.as_ref().map(|s| s.expose()))
             .await?;
-        let dashboard_key = auth::dashboard_key(store.as_ref()).await?;
+        if auth::retire_dashboard_key(store.as_ref()).await? {
+            tracing::warn!("revoked the ingest key that pages used to carry; Osprey's pages now report with the reader's session");
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let telemetry = Arc::new(telemetry::Telemetry::default());
         let hot = Arc::new(prime_hot_window(store.as_ref(), &config, now).await?);
@@ -181,7 +183,6 @@ impl Osprey {
             keys: auth::KeyRing::new(store.clone()),
             recent_batches: http::limits::RecentBatches::default(),
             ingest_limits: http::limits::IngestLimits::new(&config.ingest),
-            dashboard_key,
             leptos: leptos_options(&config),
             otlp: std::sync::Mutex::new(ingest::otlp::TemporalState::new(config.ingest.max_series)),
             config,

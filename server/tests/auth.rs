@@ -909,3 +909,122 @@ async fn signing_in_never_redirects_off_the_site() {
     }
     h.osprey.shutdown().await;
 }
+
+/// Security review, row 3: a live ingest key was printed in every page, `/login` included; copied
+/// from there it wrote metrics and a forged `auth_success` from a foreign origin. Pages now carry
+/// no key: Osprey's own pages report with the reader's session, same-origin, and only their own
+/// errors, events and metrics; a key made for pages before is revoked at start-up.
+#[tokio::test]
+async fn pages_carry_no_key_and_report_with_the_session() {
+    let h = start().await;
+    let page = |path: &str, cookie: Option<String>| {
+        let mut req = Request::get(path)
+            .header(header::HOST, HOST)
+            .header(header::ACCEPT, "text/html");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let router = h.router.clone();
+        let req = req.body(Body::empty()).unwrap();
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    let login = page("/login", None).await;
+    assert!(login.contains("Sign in"), "{login}");
+    assert!(
+        !login.contains("data-key") && !login.contains("osp_"),
+        "{login}"
+    );
+    assert!(!login.contains("/sdk/osprey.js"), "no reporting signed out");
+    h.osprey
+        .state
+        .accounts
+        .create_user("vera", "viewer-password", Role::Viewer)
+        .await
+        .unwrap();
+    let viewer = sign_in(&h, "vera", "viewer-password").await;
+    let errors = page("/errors", Some(viewer.clone())).await;
+    assert!(errors.contains("data-session"), "{errors}");
+    assert!(
+        !errors.contains("data-key") && !errors.contains("osp_"),
+        "{errors}"
+    );
+
+    let now = common::now_ms();
+    let send = |body: Value, origin: &str, cookie: Option<&str>| {
+        // A fresh batch id each time: a repeated one is answered from memory, unread.
+        let mut req = Request::post(format!("/api/v1/ingest?batch=b{}", common::rand_u64()))
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "text/plain");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let router = h.router.clone();
+        let req = req.body(Body::from(body.to_string())).unwrap();
+        async move { router.oneshot(req).await.unwrap().status() }
+    };
+    let own = json!({"context": {"service": "osprey-dashboard"},
+        "errors": [{"timestamp": now, "type": "TypeError", "message": "x is undefined"}],
+        "events": [{"timestamp": now, "name": "page_view"}],
+        "metrics": [{"timestamp": now, "name": "web_vitals.lcp", "value": 812.0}]});
+    let here = format!("http://{HOST}");
+    assert_eq!(
+        send(own.clone(), &here, Some(&viewer)).await,
+        StatusCode::ACCEPTED
+    );
+    let forged = json!({"context": {"service": "osprey-dashboard"},
+        "security": [{"timestamp": now, "kind": "auth_success", "actor": "admin", "ip": "203.0.113.9"}]});
+    assert_eq!(
+        send(forged, &here, Some(&viewer)).await,
+        StatusCode::FORBIDDEN
+    );
+    let other_service = json!({"context": {"service": "shop"},
+        "metrics": [{"timestamp": now, "name": "orders", "value": 1.0}]});
+    assert_eq!(
+        send(other_service, &here, Some(&viewer)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(own.clone(), "https://evil.example", Some(&viewer)).await,
+        StatusCode::UNAUTHORIZED,
+        "another site's page gets nothing from the session"
+    );
+    assert_eq!(send(own, &here, None).await, StatusCode::UNAUTHORIZED);
+
+    // A key that pages carried before is revoked at the next start.
+    let store = h.osprey.state.store.clone();
+    let (_, old_key) = osprey::auth::create_key(
+        store.as_ref(),
+        osprey::store::KeyKind::Ingest,
+        "dashboard self-monitoring",
+    )
+    .await
+    .unwrap();
+    store
+        .put_document(&osprey::store::Document {
+            kind: osprey::store::alerting::kinds::SETTING,
+            id: "dashboard_ingest_key".into(),
+            name: "dashboard ingest key".into(),
+            body: json!({ "key": old_key }),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    assert!(osprey::auth::retire_dashboard_key(store.as_ref())
+        .await
+        .unwrap());
+    assert!(!osprey::auth::retire_dashboard_key(store.as_ref())
+        .await
+        .unwrap());
+    let keys = store.keys().await.unwrap();
+    let hash = osprey::auth::hash_key(&old_key);
+    assert!(keys
+        .iter()
+        .any(|k| k.hash == hash && k.revoked_at.is_some()));
+    h.osprey.shutdown().await;
+}

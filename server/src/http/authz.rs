@@ -101,7 +101,7 @@ fn denied(d: Denied) -> ApiError {
 }
 
 /// Whether the request comes from a page of this site (`Origin` or `Referer` names the host).
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return false;
     };

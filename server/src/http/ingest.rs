@@ -99,7 +99,12 @@ pub async fn ingest(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let result = async {
-        let key = authenticate(&state, &headers, param.key.as_deref()).await?;
+        let key = match authenticate(&state, &headers, param.key.as_deref()).await {
+            Ok(key) => key,
+            Err(e) => own_pages(&state, &headers, param.key.is_none())
+                .await
+                .ok_or(e)?,
+        };
         let batch_id = batch_id(&headers, param.batch.as_deref())?.map(|id| format!("{key}:{id}"));
         if let Some(accepted) = batch_id
             .as_deref()
@@ -135,6 +140,9 @@ pub async fn ingest(
         } else {
             decode()?
         };
+        if key == OWN_PAGES {
+            own_reports_only(&batch)?;
+        }
         state.ingest_limits.series.admit(
             &key,
             batch.metrics.iter().map(|m| &*m.series),
@@ -156,6 +164,46 @@ pub async fn ingest(
             state.telemetry.record_reject(e.code);
             Err(e)
         }
+    }
+}
+
+/// Who sends without a key: Osprey's own pages (see [`own_pages`]).
+const OWN_PAGES: &str = "own pages";
+/// The service Osprey's own pages report as.
+const OWN_SERVICE: &str = "osprey-dashboard";
+
+/// A request with no key from one of Osprey's own pages (same origin) whose reader may read:
+/// how the dashboard reports its own errors and vitals without a key in the page.
+async fn own_pages(state: &AppState, headers: &HeaderMap, no_key: bool) -> Option<String> {
+    if !no_key || super::authz::bearer(headers).is_some() || !super::authz::same_origin(headers) {
+        return None;
+    }
+    let principal = super::authz::principal(state, headers).await.ok()?;
+    principal
+        .require(crate::accounts::Role::Viewer)
+        .ok()
+        .map(|_| OWN_PAGES.to_string())
+}
+
+/// What Osprey's own pages may send: their errors, events and metrics as the service
+/// `osprey-dashboard`, and nothing else (no spans, logs or security events).
+fn own_reports_only(batch: &model::Batch) -> Result<(), ApiError> {
+    let own =
+        |labels: &model::Labels| labels.get("service").map(String::as_str) == Some(OWN_SERVICE);
+    let only_own = batch.spans.is_empty()
+        && batch.logs.is_empty()
+        && batch.security.is_empty()
+        && batch.metrics.iter().all(|m| own(&m.series.labels))
+        && batch.events.iter().all(|e| own(&e.labels))
+        && batch.errors.iter().all(|e| own(&e.labels));
+    if only_own {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("without an ingest key, Osprey's own pages may send only their errors, events and metrics as service {OWN_SERVICE}"),
+        ))
     }
 }
 

@@ -282,9 +282,6 @@ pub fn router(state: AppState) -> Router {
     let server_dashboards = Arc::new(super::site_dashboards::ServerDashboards::new(&state));
     let dashboards = app::dashboards::source::DashboardSourceHandle(server_dashboards.clone());
     let embeds = app::embeds::source::EmbedSourceHandle(server_dashboards);
-    let self_monitoring = app::model::SelfMonitoring {
-        ingest_key: state.dashboard_key.clone(),
-    };
     let source = PanelSourceHandle(panels);
     let context = move || {
         provide_context(source.clone());
@@ -294,7 +291,6 @@ pub fn router(state: AppState) -> Router {
         provide_context(security.clone());
         provide_context(dashboards.clone());
         provide_context(embeds.clone());
-        provide_context(self_monitoring.clone());
     };
     register_server_fns();
     let options = state.leptos.clone();
