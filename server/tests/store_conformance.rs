@@ -2117,3 +2117,34 @@ async fn postgres_rollups_from_before_blocks_are_moved_into_blocks() {
     assert!(!left, "the old tables are dropped once empty");
     pool.close().await;
 }
+
+/// Security review, row 9: the database (channel secrets, the embed signing key, password
+/// hashes) was created 0644 in a 0755 directory. A directory Osprey creates is now 0700 and the
+/// database and its WAL 0600; an existing database is narrowed at open.
+#[tokio::test]
+async fn sqlite_files_are_their_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("osprey.db");
+    let url = format!("sqlite://{}", db.display());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let store = osprey::store::SqliteStore::open(&url, 2, 100)
+        .await
+        .unwrap();
+    store
+        .write(&batch(samples("m", "a", &[(T0, 1.0)])))
+        .await
+        .unwrap();
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&data.join("osprey.db-wal")), 0o600);
+    store.close().await;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let again = osprey::store::SqliteStore::open(&url, 2, 100)
+        .await
+        .unwrap();
+    assert_eq!(mode(&db), 0o600, "narrowed at open");
+    assert_eq!(again.series("m").await.unwrap().len(), 1);
+    again.close().await;
+}

@@ -39,14 +39,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
             .foreign_keys(true);
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Url {
-                    url: url.into(),
-                    reason: format!("cannot create directory {}: {e}", dir.display()),
-                })?;
-            }
-        }
+        private_files(options.get_filename()).map_err(|reason| StoreError::Url {
+            url: url.into(),
+            reason,
+        })?;
         // The writer's page cache keeps the indexes' hot pages in memory as the database grows;
         // readers get a smaller one each, so memory stays bounded with several of them.
         let writer = SqlitePoolOptions::new()
@@ -95,6 +91,42 @@ impl SqliteStore {
             pending: super::PendingCount::new(pending),
         })
     }
+}
+
+/// The database holds channel secrets, the embed signing key and password hashes: a directory
+/// Osprey creates for it is its owner's alone (0700), and the database file, created before
+/// SQLite opens it, is 0600 (SQLite gives its `-wal` and `-shm` files the same mode). An existing
+/// database is narrowed to 0600 too; an existing directory is left as its owner set it.
+fn private_files(db: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if db.as_os_str().is_empty() || db == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| format!("cannot create {}: {e}", db.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 impl SqliteStore {
