@@ -26,6 +26,9 @@ pub mod source {
     pub struct Refusal {
         pub message: String,
         pub frame_ancestors: String,
+        /// The HTTP status the page answers with: 401 for a missing, forged, expired or
+        /// revoked token, 403 for a panel it does not grant, 404 for one that is gone.
+        pub status: u16,
     }
 
     pub trait EmbedSource: Send + Sync {
@@ -71,6 +74,7 @@ pub async fn load_embed(
             return Ok(EmbedPage {
                 frame_ancestors: refusal.frame_ancestors,
                 content: Err(refusal.message),
+                status: refusal.status,
             })
         }
     };
@@ -94,6 +98,7 @@ pub async fn load_embed(
     Ok(EmbedPage {
         frame_ancestors,
         content,
+        status: 200,
     })
 }
 

@@ -886,6 +886,9 @@ impl EmbedTarget {
 pub struct EmbedPage {
     pub frame_ancestors: String,
     pub content: Result<EmbedView, String>,
+    /// The HTTP status of the page: a refused embed says why, and frames, caches and monitors
+    /// see that it failed.
+    pub status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1314,8 +1314,21 @@ async fn embeds_need_a_token_not_a_session_and_say_who_may_frame_them() {
     // The token shows only its panels, and its live stream follows only them.
     let other = format!("/embed/panel/{b}?token={token}");
     let (s, _, page) = send(&h.router, request("GET", &other, None, None)).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "a refused embed says so in its status"
+    );
     assert!(page.as_str().unwrap().contains("does not include panel"));
+    for bad in ["", "?token=", "?token=oe1.x.1.00"] {
+        let (s, _, page) = send(
+            &h.router,
+            request("GET", &format!("/embed/panel/{a}{bad}"), None, None),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert!(page.as_str().unwrap().contains("embed-denied"), "{bad:?}");
+    }
     let live = |path: String| {
         let router = h.router.clone();
         async move {
@@ -1356,7 +1369,8 @@ async fn embeds_need_a_token_not_a_session_and_say_who_may_frame_them() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, headers, page) = send(&h.router, request("GET", &url, None, None)).await;
+    let (s, headers, page) = send(&h.router, request("GET", &url, None, None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(page.as_str().unwrap().contains("was revoked on"));
     // Still framable where it was, so the host page shows why.
     assert!(headers[header::CONTENT_SECURITY_POLICY]

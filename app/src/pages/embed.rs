@@ -70,13 +70,21 @@ fn Embed(target: EmbedTarget, live_path: String) -> impl IntoView {
                     crate::shell::allow_framing_by(&page.frame_ancestors);
                     match page.content {
                         Ok(view) => view! { <EmbedBody view live_url=live_url.clone()/> }.into_any(),
-                        Err(message) => view! {
+                        Err(message) => {
+                            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                                response.set_status(
+                                    http::StatusCode::from_u16(page.status)
+                                        .unwrap_or(http::StatusCode::FORBIDDEN),
+                                );
+                            }
+                            view! {
                             <div class="embed-denied" role="alert" data-testid="embed-denied">
                                 <strong>"This embed cannot be shown"</strong>
                                 <p>{message}</p>
                                 <p class="hint">"Ask the dashboard's owner for a new embed link."</p>
                             </div>
-                        }.into_any(),
+                        }.into_any()
+                        }
                     }
                 }
                 Err(e) => view! { <p class="error" role="alert">"Cannot load the embed: " {e.to_string()}</p> }.into_any(),

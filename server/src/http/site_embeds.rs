@@ -86,9 +86,12 @@ impl EmbedSource for ServerDashboards {
                     } else {
                         e.origins().to_vec()
                     };
+                    let message = e.to_string();
+                    let status = super::ApiError::from(e).status.as_u16();
                     Ok(Err(Refusal {
-                        message: e.to_string(),
+                        message,
                         frame_ancestors: frame_ancestors(&origins),
+                        status,
                     }))
                 }
             }
