@@ -1028,3 +1028,49 @@ async fn pages_carry_no_key_and_report_with_the_session() {
         .any(|k| k.hash == hash && k.revoked_at.is_some()));
     h.osprey.shutdown().await;
 }
+
+/// Security review, row 4 (in part): every sign-in attempt wrote the typed username, up to the
+/// 2 MB body limit, to the audit log; ten requests grew the database by 28.6 MB. A sign-in body
+/// is now at most 8 KiB (413 beyond), and what is kept of a typed username is at most 64 bytes.
+#[tokio::test]
+async fn a_sign_in_attempt_keeps_only_a_bounded_part_of_what_was_typed() {
+    let h = start().await;
+    let huge = "é".repeat(50_000);
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": huge, "password": "x"})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let long = format!("{}{}", "ü".repeat(40), "x".repeat(2_000));
+    let (status, _, _) = call(
+        &h,
+        "POST",
+        "/api/v1/login",
+        Some(json!({"username": long, "password": "x"})),
+        Cred::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, _, log) = call(
+        &h,
+        "GET",
+        "/api/v1/audit",
+        None,
+        Cred::Bearer("test-admin-token"),
+    )
+    .await;
+    let failed: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "login_failed")
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "the refused body was never read: {log}");
+    assert_eq!(failed[0], format!("{}…", "ü".repeat(32)));
+    h.osprey.shutdown().await;
+}

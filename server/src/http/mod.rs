@@ -26,6 +26,9 @@ use axum::Router;
 
 pub use error::ApiError;
 
+/// The largest sign-in request body (username, password and `next`).
+const LOGIN_BODY: usize = 8 * 1024;
+
 /// Every route Osprey serves.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -44,7 +47,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::prometheus))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/api/v1/login", post(authz::login_api))
+        // Sign-in bodies are small; the default 2 MB would let one attempt write megabytes.
+        .route(
+            "/api/v1/login",
+            post(authz::login_api).layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY)),
+        )
         .route("/api/v1/logout", post(authz::logout))
         .route("/api/v1/audit", get(authz::audit))
         .route("/api/v1/users", post(authz::create_user).get(authz::users))
@@ -58,7 +65,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(authz::revoke_key),
         )
         .route("/api/v1/keys/{id}/rotate", post(authz::rotate_key))
-        .route("/login", post(authz::login_form))
+        .route(
+            "/login",
+            post(authz::login_form).layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY)),
+        )
         .route("/logout", post(authz::logout))
         .merge(alerting::routes())
         .merge(dashboards::routes())
