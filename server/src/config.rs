@@ -126,6 +126,8 @@ pub struct LiveConfig {
     /// Updates sent per second per stream at most.
     pub updates_per_second: u32,
     pub max_subscribers: usize,
+    /// Streams one client address, or one embed token, may hold open at most.
+    pub max_per_client: usize,
     /// How much recent data the in-memory hot window keeps per series.
     pub hot_window: String,
     /// Points kept per series in the hot window at most.
@@ -286,6 +288,7 @@ impl Default for LiveConfig {
         LiveConfig {
             updates_per_second: 4,
             max_subscribers: 1024,
+            max_per_client: 32,
             hot_window: "1h".into(),
             hot_points_per_series: 4096,
         }
@@ -426,6 +429,7 @@ impl Config {
             ("ingest.max_commit_items", self.ingest.max_commit_items),
             ("ingest.max_series", self.ingest.max_series),
             ("live.max_subscribers", self.live.max_subscribers),
+            ("live.max_per_client", self.live.max_per_client),
             (
                 "live.hot_points_per_series",
                 self.live.hot_points_per_series,

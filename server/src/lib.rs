@@ -107,6 +107,7 @@ impl Osprey {
         let hot = Arc::new(prime_hot_window(store.as_ref(), &config, now).await?);
         let live = Arc::new(live::LiveHub::new(
             config.live.max_subscribers,
+            config.live.max_per_client,
             config.live.updates_per_second,
             telemetry.clone(),
         ));

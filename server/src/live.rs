@@ -35,6 +35,29 @@ pub struct LiveSpec {
 pub enum LiveError {
     #[error("too many live streams open (limit {limit})")]
     TooMany { limit: usize },
+    #[error("too many live streams open from one {client} (limit {limit})")]
+    TooManyFrom { client: &'static str, limit: usize },
+}
+
+/// Who a live stream is counted against besides the global limit: its client's address and,
+/// for an embed's stream, the embed token (so one holder cannot take every place).
+#[derive(Debug, Clone, Default)]
+pub struct LiveClient {
+    pub address: Option<String>,
+    pub embed: Option<String>,
+}
+
+impl LiveClient {
+    fn keys(&self) -> Vec<(&'static str, String)> {
+        let mut keys = vec![(
+            "address",
+            format!("ip:{}", self.address.as_deref().unwrap_or("?")),
+        )];
+        if let Some(grant) = &self.embed {
+            keys.push(("embed token", format!("embed:{grant}")));
+        }
+        keys
+    }
 }
 
 /// Fans committed samples and log records out to live streams.
@@ -44,12 +67,21 @@ pub struct LiveHub {
     closing: watch::Sender<bool>,
     open: AtomicUsize,
     max: usize,
+    /// Streams one client (address or embed token) may hold open at most.
+    per_client: usize,
+    /// Open streams per client key; a key leaves with its last stream.
+    clients: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     interval: Duration,
     telemetry: Arc<Telemetry>,
 }
 
 impl LiveHub {
-    pub fn new(max_subscribers: usize, updates_per_second: u32, telemetry: Arc<Telemetry>) -> Self {
+    pub fn new(
+        max_subscribers: usize,
+        per_client: usize,
+        updates_per_second: u32,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
         let (tx, _) = broadcast::channel(1024);
         let (logs, _) = broadcast::channel(1024);
         LiveHub {
@@ -58,6 +90,8 @@ impl LiveHub {
             closing: watch::channel(false).0,
             open: AtomicUsize::new(0),
             max: max_subscribers,
+            per_client,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             interval: Duration::from_millis(1000 / u64::from(updates_per_second.max(1))),
             telemetry,
         }
@@ -78,16 +112,33 @@ impl LiveHub {
         let _ = self.logs.send(Arc::new(logs));
     }
 
-    /// Counts a new stream against the limit; the guard gives its place back when dropped.
-    fn open(self: &Arc<Self>) -> Result<Subscription, LiveError> {
+    /// Counts a new stream against the limits, global and per client; the guard gives its
+    /// places back when dropped.
+    fn open(self: &Arc<Self>, client: &LiveClient) -> Result<Subscription, LiveError> {
+        let keys = client.keys();
+        let mut clients = self.clients.lock().expect("live clients lock");
+        for (kind, key) in &keys {
+            if clients.get(key).copied().unwrap_or(0) >= self.per_client {
+                return Err(LiveError::TooManyFrom {
+                    client: kind,
+                    limit: self.per_client,
+                });
+            }
+        }
         if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
             self.open.fetch_sub(1, Ordering::SeqCst);
             return Err(LiveError::TooMany { limit: self.max });
         }
+        for (_, key) in &keys {
+            *clients.entry(key.clone()).or_default() += 1;
+        }
         self.telemetry
             .live_subscribers
             .fetch_add(1, Ordering::Relaxed);
-        Ok(Subscription(self.clone()))
+        Ok(Subscription {
+            hub: self.clone(),
+            keys: keys.into_iter().map(|(_, key)| key).collect(),
+        })
     }
 
     /// Ends every stream, so connections close before shutdown.
@@ -100,8 +151,9 @@ impl LiveHub {
     pub fn subscribe(
         self: &Arc<Self>,
         specs: Vec<(String, LiveSpec)>,
+        client: &LiveClient,
     ) -> Result<mpsc::Receiver<Update>, LiveError> {
-        let guard = self.open()?;
+        let guard = self.open(client)?;
         let aggs: Vec<(String, LiveAggregator)> = specs
             .into_iter()
             .map(|(name, spec)| (name, LiveAggregator::new(spec)))
@@ -114,8 +166,9 @@ impl LiveHub {
     pub fn tail_logs(
         self: &Arc<Self>,
         query: LogQuery,
+        client: &LiveClient,
     ) -> Result<mpsc::Receiver<LogTailUpdate>, LiveError> {
-        let guard = self.open()?;
+        let guard = self.open(client)?;
         let tail = LogTail {
             query,
             lines: std::collections::VecDeque::new(),
@@ -149,12 +202,24 @@ impl LiveHub {
     }
 }
 
-struct Subscription(Arc<LiveHub>);
+struct Subscription {
+    hub: Arc<LiveHub>,
+    keys: Vec<String>,
+}
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
-        self.0
+        let mut clients = self.hub.clients.lock().expect("live clients lock");
+        for key in &self.keys {
+            if let Some(n) = clients.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    clients.remove(key);
+                }
+            }
+        }
+        self.hub.open.fetch_sub(1, Ordering::SeqCst);
+        self.hub
             .telemetry
             .live_subscribers
             .fetch_sub(1, Ordering::Relaxed);
@@ -266,10 +331,12 @@ async fn follow<A: Accumulate>(
     loop {
         tokio::select! {
             _ = closing.changed() => break,
+            // The client went away: give its places back now, not at the next tick.
+            _ = out.closed() => break,
             msg = rx.recv() => match msg {
                 Ok(item) => acc.add(&item),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    guard.0.telemetry.live_lagged.fetch_add(1, Ordering::Relaxed);
+                    guard.hub.telemetry.live_lagged.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(missed = n, "live stream lagged behind the writer");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,

@@ -28,7 +28,7 @@ fn writer(store: Arc<dyn Store>) -> (IngestService, WriterHandle) {
         WriterDeps {
             store,
             hot: Arc::new(HotWindow::new(60_000, 16, 1_000, 0)),
-            live: Arc::new(LiveHub::new(4, 10, telemetry.clone())),
+            live: Arc::new(LiveHub::new(4, 4, 10, telemetry.clone())),
             telemetry,
             detectors: Arc::new(Mutex::new(AnomalyWatch::new(1_000))),
             security,

@@ -1679,3 +1679,49 @@ async fn a_new_series_is_answered_as_soon_as_it_is_acknowledged() {
     assert_eq!(none["series"].as_array().unwrap().len(), 0, "{none}");
     h.osprey.shutdown().await;
 }
+
+/// Security review, row 12: one global cap of 1 024 live streams and none per client, so one
+/// client (or one embed token's holder) could take every place. Now each client address and
+/// each embed token may hold `live.max_per_client` streams; beyond it 429, until one closes.
+#[tokio::test]
+async fn one_client_cannot_take_every_live_stream() {
+    let h = start_with(|c| c.live.max_per_client = 2).await;
+    let first = open_stream(&h.router, "/api/v1/live?metric=m").await;
+    let second = open_stream(&h.router, "/api/v1/live/panels?q=[]").await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let (s, v) = get(&h.router, "/api/v1/live?metric=m").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from one address"),
+        "{v}"
+    );
+    // A closed stream gives its place back as soon as its task sees the client gone.
+    drop(first);
+    let mut again = None;
+    for _ in 0..1_000 {
+        tokio::task::yield_now().await;
+        let resp = h
+            .router
+            .clone()
+            .oneshot(
+                Request::get("/api/v1/live?metric=m")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::OK {
+            again = Some(resp);
+            break;
+        }
+    }
+    assert!(again.is_some(), "the place was never given back");
+    drop((second, again));
+    h.osprey.shutdown().await;
+}

@@ -88,6 +88,7 @@ async fn revoke(
 /// The embed page's live stream: the same token, panels, range and variables as the page.
 async fn live(
     State(s): State<AppState>,
+    super::authz::ClientIp(address): super::authz::ClientIp,
     Path((kind, id)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -103,7 +104,7 @@ async fn live(
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("var-").map(|k| (k.to_string(), v.clone())))
         .collect();
-    let (_, layout) = ServerDashboards::new(&s)
+    let (grant, layout) = ServerDashboards::new(&s)
         .embed_layout(token, &target, vars)
         .await?;
     let range = if q.contains_key("range") || q.contains_key("from") {
@@ -136,5 +137,9 @@ async fn live(
             },
         ));
     }
-    Ok(super::query::panel_stream(&s, specs)?.into_response())
+    let client = crate::live::LiveClient {
+        address,
+        embed: Some(grant.id),
+    };
+    Ok(super::query::panel_stream(&s, specs, &client)?.into_response())
 }

@@ -1,9 +1,10 @@
 //! Read endpoints: range queries, the metric catalogue, events and live streams.
 
+use super::authz::ClientIp;
 use super::ApiError;
 use crate::app_state::AppState;
 use crate::forecasting;
-use crate::live::LiveSpec;
+use crate::live::{LiveClient, LiveSpec};
 use crate::query::params::{self, Agg};
 use crate::query::{RangeParams, RangeQuery};
 use crate::store::EventQuery;
@@ -147,6 +148,7 @@ pub struct LiveParams {
 /// `GET /api/v1/live`: one query's new points as `update` events.
 pub async fn live(
     State(state): State<AppState>,
+    ClientIp(address): ClientIp,
     Query(p): Query<LiveParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let metric = p.metric.filter(|m| !m.is_empty()).ok_or_else(|| {
@@ -165,7 +167,11 @@ pub async fn live(
             _ => 1_000,
         },
     };
-    let updates = state.live.subscribe(vec![(String::new(), spec)])?;
+    let client = LiveClient {
+        address,
+        embed: None,
+    };
+    let updates = state.live.subscribe(vec![(String::new(), spec)], &client)?;
     let stream = ReceiverStream::new(updates).map(|batch| {
         let series = batch.into_iter().flat_map(|(_, s)| s).collect();
         Ok::<_, Infallible>(
@@ -190,6 +196,7 @@ const MAX_LIVE_PANELS: usize = 64;
 /// six connections per host, so a page opens one stream, not one per panel).
 pub async fn live_panels(
     State(state): State<AppState>,
+    ClientIp(address): ClientIp,
     Query(p): Query<PanelsParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let streams: Vec<LiveStream> = serde_json::from_str(&p.q).map_err(|e| {
@@ -228,15 +235,20 @@ pub async fn live_panels(
             },
         ));
     }
-    panel_stream(&state, specs)
+    let client = LiveClient {
+        address,
+        embed: None,
+    };
+    panel_stream(&state, specs, &client)
 }
 
 /// One stream of `update` events for many panels, as `/api/v1/live/panels` and embeds send.
 pub(super) fn panel_stream(
     state: &AppState,
     specs: Vec<(String, LiveSpec)>,
+    client: &LiveClient,
 ) -> Result<impl IntoResponse, ApiError> {
-    let updates = state.live.subscribe(specs)?;
+    let updates = state.live.subscribe(specs, client)?;
     let stream = ReceiverStream::new(updates).flat_map(|batch| {
         futures_util::stream::iter(batch.into_iter().map(|(panel, series)| {
             Ok::<_, Infallible>(

@@ -372,13 +372,17 @@ async fn logs(
 /// the last (`{"logs": [...], "skipped": n}`, newest first, at most 500; `skipped` counts the
 /// older ones left out when more arrived within one update interval).
 async fn logs_live(
-    _: AsViewer,
+    who: AsViewer,
     State(s): State<AppState>,
     Query(p): Query<LogParams>,
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures_util::StreamExt;
-    let updates = s.live.tail_logs(log_query(p)?)?;
+    let client = crate::live::LiveClient {
+        address: who.ip,
+        embed: None,
+    };
+    let updates = s.live.tail_logs(log_query(p)?, &client)?;
     let events = tokio_stream::wrappers::ReceiverStream::new(updates).map(|update| {
         Ok::<_, std::convert::Infallible>(
             Event::default()
