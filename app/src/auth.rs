@@ -30,7 +30,7 @@ pub fn require_editor() -> Result<Who, ServerFnError> {
 /// so `//host`, `/\host` and their look-alikes (which leave the site) are refused.
 pub fn local_path(next: &str) -> &str {
     let on_site = next.starts_with('/')
-        && !next[1..].starts_with(['/', '\\'])
+        && !next[1..].starts_with('/')
         && !next.chars().any(|c| c == '\\' || c.is_control());
     if on_site {
         next

@@ -214,36 +214,35 @@ impl GroupFold {
         if index >= i128::from(self.steps) {
             return;
         }
-        let index = index as i64;
-        let cell = match &mut self.cells {
-            Cells::Dense(cells) => match cells.get_mut((group * self.steps + index) as usize) {
-                Some(c) => c,
-                None => return,
-            },
-            Cells::Sparse(cells) => cells
-                .entry((group, index))
-                .or_insert_with(|| empty_cell(group, index)),
-        };
-        cell.count += r.count;
-        cell.sum += r.sum;
-        cell.min = cell.min.min(r.min);
-        cell.max = cell.max.max(r.max);
+        if let Some(cell) = self.cell(group, index as i64) {
+            cell.count += r.count;
+            cell.sum += r.sum;
+            cell.min = cell.min.min(r.min);
+            cell.max = cell.max.max(r.max);
+        }
     }
 
     /// Adds every cell of another fold over the same groups and range.
     pub fn absorb(&mut self, other: GroupFold) {
         for c in other.finish() {
-            let r = RollupRow {
-                series_id: 0,
-                bucket: self.from + c.index * self.step,
-                count: c.count,
-                sum: c.sum,
-                min: c.min,
-                max: c.max,
-                last: 0.0,
-                last_ts: 0,
-            };
-            self.add(c.group, &r);
+            if let Some(cell) = self.cell(c.group, c.index) {
+                cell.count += c.count;
+                cell.sum += c.sum;
+                cell.min = cell.min.min(c.min);
+                cell.max = cell.max.max(c.max);
+            }
+        }
+    }
+
+    /// The cell of `group` at step `index` (both in range).
+    fn cell(&mut self, group: i64, index: i64) -> Option<&mut GroupBucket> {
+        match &mut self.cells {
+            Cells::Dense(cells) => cells.get_mut((group * self.steps + index) as usize),
+            Cells::Sparse(cells) => Some(
+                cells
+                    .entry((group, index))
+                    .or_insert_with(|| empty_cell(group, index)),
+            ),
         }
     }
 

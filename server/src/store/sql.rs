@@ -300,6 +300,20 @@ macro_rules! shared_sql {
             Ok(())
         }
 
+        /// Appends minute rollups and the coarser tiers made from them (minutes merge into five
+        /// minutes and hours exactly), so samples are aggregated once, not once per tier.
+        async fn insert_tiers(
+            tx: &mut Transaction<'_, $db>,
+            minutes: &[RollupRow],
+            coarser: &[Resolution],
+        ) -> StoreResult<()> {
+            insert_rollups(tx, minutes, Resolution::Minute).await?;
+            for &resolution in coarser {
+                insert_rollups(tx, &rollup::rebucket(minutes, resolution), resolution).await?;
+            }
+            Ok(())
+        }
+
         /// Calls `each` with every stored rollup bucket of `ids` with `from <= bucket < to`,
         /// decoding rows as they stream in. A bucket comes in as many parts as its window has
         /// blocks not yet compacted; the parts merge.
@@ -467,14 +481,8 @@ macro_rules! shared_sql {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            let mut by_window: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for r in &rows {
-                by_window.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
-            }
-            for (window, series) in by_window {
-                for chunk in series.chunks(COMPACT_SERIES) {
-                    compact_window(pool, window, chunk, lock).await?;
-                }
+            for (window, series) in merge_batches(&rows)? {
+                compact_window(pool, window, &series, lock).await?;
             }
             Ok(rows.len() as u64)
         }
@@ -495,14 +503,8 @@ macro_rules! shared_sql {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-                let mut by_window: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for r in &rows {
-                    by_window.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
-                }
-                for (window, series) in by_window {
-                    for chunk in series.chunks(COMPACT_SERIES) {
-                        compact_rollup_window(pool, resolution, window, chunk, lock).await?;
-                    }
+                for (window, series) in merge_batches(&rows)? {
+                    compact_rollup_window(pool, resolution, window, &series, lock).await?;
                 }
                 merged += rows.len() as u64;
             }
@@ -576,11 +578,12 @@ macro_rules! shared_sql {
                             last_ts: r.try_get(7)?,
                         });
                     }
-                    insert_rollups(&mut tx, &parts, resolution).await?;
                     if resolution == Resolution::Minute {
-                        // The five-minute tier came with rollup blocks: it is made from the minutes.
-                        let coarse = rollup::rebucket(&parts, Resolution::FiveMinutes);
-                        insert_rollups(&mut tx, &coarse, Resolution::FiveMinutes).await?;
+                        // The five-minute tier came with rollup blocks: it is made from the
+                        // minutes, as a flush makes it.
+                        insert_tiers(&mut tx, &parts, &[Resolution::FiveMinutes]).await?;
+                    } else {
+                        insert_rollups(&mut tx, &parts, resolution).await?;
                     }
                     tx.commit().await?;
                     moved += rows.len() as u64;
@@ -596,6 +599,21 @@ macro_rules! shared_sql {
 
         /// Series merged per compaction transaction: short enough not to hold up ingest for long.
         const COMPACT_SERIES: usize = 200;
+
+        /// The `(win, series_id)` rows of a "which series-windows have blocks to merge" query,
+        /// as batches of at most `COMPACT_SERIES` series of one window: a merge transaction each.
+        fn merge_batches(rows: &[<$db as sqlx::Database>::Row]) -> StoreResult<Vec<(i64, Vec<i64>)>> {
+            let mut by_window: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for r in rows {
+                by_window.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+            }
+            Ok(by_window
+                .into_iter()
+                .flat_map(|(window, series)| {
+                    series.chunks(COMPACT_SERIES).map(|chunk| (window, chunk.to_vec())).collect::<Vec<_>>()
+                })
+                .collect())
+        }
 
         async fn compact_window(pool: &Pool<$db>, window: i64, series: &[i64], lock: &str) -> StoreResult<()> {
             // The start_ts bounds let PostgreSQL read only the window's day partition.
@@ -809,9 +827,8 @@ macro_rules! shared_sql {
                 .iter()
                 .flat_map(|((series_id, _), points)| points.iter().map(|(ts, v)| (*series_id, *ts, *v)))
                 .collect();
-            for resolution in Resolution::ALL {
-                insert_rollups(&mut tx, &rollup::aggregate(samples.iter().copied(), resolution), resolution).await?;
-            }
+            let minutes = rollup::aggregate(samples.iter().copied(), Resolution::Minute);
+            insert_tiers(&mut tx, &minutes, &[Resolution::FiveMinutes, Resolution::Hour]).await?;
             let flushed: Vec<Block> = merged
                 .into_iter()
                 .map(|((series_id, window), points)| blocks::encode(series_id, window, points))
